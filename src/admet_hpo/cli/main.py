@@ -1,0 +1,43 @@
+"""The ``hpo`` application: command groups are registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from admet_hpo import __version__
+
+app = typer.Typer(
+    name="hpo",
+    help="Hyperparameter search for chemprop multi-task ADMET models trained with a joint sampler.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"admet-hpo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Hyperparameter search for chemprop multi-task ADMET models trained with a joint sampler."""
+
+
+def _register() -> None:
+    from admet_hpo.cli import data_commands, train_commands
+
+    app.add_typer(data_commands.app, name="data")
+    train_commands.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
