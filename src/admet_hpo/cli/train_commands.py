@@ -1,9 +1,38 @@
-"""``hpo train``: train one configuration."""
+"""``hpo train``: train one configuration and print its per-task metrics."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from admet_hpo.cli.console import console, user_errors
 
 
 def register(app: typer.Typer) -> None:
     """Add the training commands to ``app``."""
+    app.command("train")(train_command)
+
+
+@user_errors
+def train_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG.yaml", help="Training config (YAML)."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", help="Override trainer.max_epochs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a chemprop multi-task MPNN with the joint sampler and report per-task metrics."""
+    from admet_hpo.cli.reports import training_summary
+    from admet_hpo.config.training import load_training_config
+
+    config = load_training_config(config_path)
+    if output_dir is not None:
+        config.output_dir = output_dir
+    if max_epochs is not None:
+        config.trainer = config.trainer.model_copy(update={"max_epochs": max_epochs})
+    console.print(f"Training [bold]{config_path}[/] -> {config.output_dir}")
+    from admet_hpo.training.run import train
+
+    result = train(config, progress_bar=not quiet and config.trainer.progress_bar)
+    console.print(training_summary(result))
+    console.print(f"best checkpoint: {result.checkpoint_path}\nchemprop model: {result.model_path}")

@@ -1,0 +1,43 @@
+"""Rich renderings of results for the terminal."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from admet_hpo.training.run import TrainingResult
+
+
+def _fmt(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def training_summary(result: TrainingResult) -> Table:
+    """Per-task validation and test RMSE / MAE / R^2 of the best checkpoint, with label counts."""
+    table = Table(
+        title=f"best val_loss {result.best_val_loss:.4f} after {result.epochs_run} epochs",
+        title_justify="left",
+    )
+    for column in (
+        "task",
+        "n val",
+        "val RMSE",
+        "val MAE",
+        "val R²",
+        "n test",
+        "test RMSE",
+        "test MAE",
+        "test R²",
+    ):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task in result.task_names:
+        val = result.val_metrics[task]
+        test = result.test_metrics.get(task)
+        test_cells = (
+            [str(test.n), _fmt(test.rmse), _fmt(test.mae), _fmt(test.r2)] if test else ["0", "–", "–", "–"]
+        )
+        table.add_row(task, str(val.n), _fmt(val.rmse), _fmt(val.mae), _fmt(val.r2), *test_cells)
+    return table

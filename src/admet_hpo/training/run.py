@@ -1,0 +1,174 @@
+"""Train one configuration end to end: data -> sampler -> chemprop MPNN -> metrics and checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from chemprop.data import collate_batch
+from chemprop.models import MPNN
+from chemprop.models.utils import save_model
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader
+
+from admet_hpo.config.training import TrainingConfig
+from admet_hpo.data.table import MoleculeTable, SplitIndices
+from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, SamplerEpochCallback
+from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
+from admet_hpo.training.model import build_mpnn, fit_target_scaler
+from admet_hpo.training.prediction import evaluation_loader, predict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingResult:
+    """What one training run produced. Metrics of the best (lowest val_loss) epoch's model."""
+
+    best_val_loss: float
+    epochs_run: int
+    history: list[dict[str, float]]
+    val_metrics: dict[str, TaskMetrics]
+    test_metrics: dict[str, TaskMetrics]
+    checkpoint_path: Path
+    model_path: Path
+    data_hash: str
+    split_hash: str
+    task_names: tuple[str, ...] = field(default_factory=tuple)
+
+
+def labelled_rows(table: MoleculeTable, rows: np.ndarray) -> np.ndarray:
+    """The rows among ``rows`` with at least one label (rows without any can never enter a batch)."""
+    return rows[np.isfinite(table.targets[rows]).any(axis=1)]
+
+
+def train(
+    config: TrainingConfig,
+    *,
+    callbacks: Sequence[pl.Callback] = (),
+    listeners: Sequence[EpochListener] = (),
+    progress_bar: bool | None = None,
+    data: tuple[MoleculeTable, SplitIndices] | None = None,
+) -> TrainingResult:
+    """Train ``config`` and evaluate its best checkpoint on the validation and test splits.
+
+    ``listeners`` receive each epoch's metrics (see :class:`EpochHistoryCallback`); ``callbacks`` are
+    added to the Lightning trainer (e.g. a pruning callback). ``data`` skips loading when the caller
+    already holds the validated table and its split (the study runner loads it once per worker).
+    """
+    from admet_hpo.data import build_molecule_dataset, load_training_data
+    from admet_hpo.sampling import build_batch_sampler
+
+    pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
+    table, split = data if data is not None else load_training_data(config)
+    train_rows, val_rows, test_rows = (labelled_rows(table, r) for r in (split.train, split.val, split.test))
+    if len(val_rows) == 0:
+        from admet_hpo.errors import DataValidationError
+
+        raise DataValidationError(f"{table.source}: the validation split has no labelled rows")
+
+    scaler = fit_target_scaler(table.targets[train_rows])
+    train_set = build_molecule_dataset(table, train_rows)
+    val_set = build_molecule_dataset(table, val_rows)
+    train_set.normalize_targets(scaler)
+    val_set.normalize_targets(scaler)
+
+    batch_sampler = build_batch_sampler(config.sampling, table.subset(train_rows), config.trainer.batch_size)
+    train_loader = DataLoader(
+        train_set,
+        batch_sampler=batch_sampler,
+        collate_fn=collate_batch,
+        num_workers=config.trainer.num_workers,
+    )
+    val_loader = evaluation_loader(val_set, config.trainer.batch_size, config.trainer.num_workers)
+
+    model = build_mpnn(config.model, config.optim, len(table.target_names), scaler)
+    output_dir = Path(config.output_dir)
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_last=True
+    )
+    history = EpochHistoryCallback(
+        val_loader=evaluation_loader(val_set, config.trainer.batch_size),
+        val_targets=table.targets[val_rows],
+        task_names=table.target_names,
+        extra_metrics=[],
+        listeners=list(listeners),
+    )
+    trainer_callbacks: list[pl.Callback] = [SamplerEpochCallback(batch_sampler), checkpoint, history]
+    if config.trainer.early_stopping_patience is not None:
+        trainer_callbacks.append(
+            EarlyStopping(monitor="val_loss", mode="min", patience=config.trainer.early_stopping_patience)
+        )
+    trainer_callbacks.extend(callbacks)
+    show_progress = config.trainer.progress_bar if progress_bar is None else progress_bar
+    trainer = pl.Trainer(
+        accelerator=config.trainer.accelerator,
+        devices=config.trainer.devices,
+        max_epochs=config.trainer.max_epochs,
+        callbacks=trainer_callbacks,
+        logger=False,
+        enable_progress_bar=show_progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        deterministic=True,
+        default_root_dir=output_dir,
+        num_sanity_val_steps=0,
+    )
+    batch_sampler.set_epoch(0)
+    trainer.fit(model, train_loader, val_loader)
+
+    best_path = Path(checkpoint.best_model_path)
+    best_model = MPNN.load_from_checkpoint(best_path, map_location="cpu")
+    test_set = build_molecule_dataset(table, test_rows)
+    val_metrics = per_task_metrics(
+        table.targets[val_rows], predict(best_model, evaluation_loader(val_set, 256)), table.target_names
+    )
+    test_metrics = (
+        per_task_metrics(
+            table.targets[test_rows],
+            predict(best_model, evaluation_loader(test_set, 256)),
+            table.target_names,
+        )
+        if len(test_rows)
+        else {}
+    )
+    model_path = output_dir / "best.pt"
+    save_model(model_path, best_model, output_columns=list(table.target_names))
+    result = TrainingResult(
+        best_val_loss=float(checkpoint.best_model_score),
+        epochs_run=trainer.current_epoch,
+        history=history.history,
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        checkpoint_path=best_path,
+        model_path=model_path,
+        data_hash=table.content_hash,
+        split_hash=split.split_hash,
+        task_names=table.target_names,
+    )
+    write_result(result, output_dir / "metrics.json")
+    torch.set_grad_enabled(True)
+    return result
+
+
+def write_result(result: TrainingResult, path: Path) -> None:
+    """Write the run's summary (best val loss, per-task metrics, history, hashes) as JSON."""
+    payload = {
+        "best_val_loss": result.best_val_loss,
+        "epochs_run": result.epochs_run,
+        "checkpoint": str(result.checkpoint_path),
+        "model": str(result.model_path),
+        "data_hash": result.data_hash,
+        "split_hash": result.split_hash,
+        "val": {task: vars(m) for task, m in result.val_metrics.items()},
+        "test": {task: vars(m) for task, m in result.test_metrics.items()},
+        "history": result.history,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=float), encoding="utf-8")

@@ -1,0 +1,65 @@
+"""Per-task metrics on sparse targets agree with an independent per-task computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from admet_hpo.training.metrics import flatten_task_metrics, per_task_metrics
+
+
+def reference(y_true: np.ndarray, y_pred: np.ndarray, task: int) -> tuple[int, float, float, float]:
+    mask = ~np.isnan(y_true[:, task])
+    t, p = y_true[mask, task], y_pred[mask, task]
+    if t.size == 0:
+        return 0, math.nan, math.nan, math.nan
+    rmse = math.sqrt(float(np.mean((t - p) ** 2)))
+    mae = float(np.mean(np.abs(t - p)))
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    r2 = 1 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    return int(t.size), rmse, mae, r2
+
+
+finite = st.floats(-100, 100, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.float64, (12, 3), elements=st.one_of(finite, st.just(np.nan))),
+    arrays(np.float64, (12, 3), elements=finite),
+)
+def test_matches_independent_per_task_computation(y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    metrics = per_task_metrics(y_true, y_pred, ("a", "b", "c"))
+    for t, name in enumerate(("a", "b", "c")):
+        n, rmse, mae, r2 = reference(y_true, y_pred, t)
+        got = metrics[name]
+        assert got.n == n
+        for expected, value in ((rmse, got.rmse), (mae, got.mae), (r2, got.r2)):
+            assert (math.isnan(expected) and math.isnan(value)) or value == pytest.approx(
+                expected, rel=1e-9, abs=1e-9
+            )
+
+
+def test_perfect_predictions_score_zero_error_and_r2_one() -> None:
+    y = np.array([[1.0, np.nan], [2.0, 5.0], [4.0, 7.0]])
+    metrics = per_task_metrics(y, np.nan_to_num(y, nan=123.0), ("x", "y"))
+    assert metrics["x"].rmse == 0.0 and metrics["x"].r2 == 1.0
+    assert metrics["y"].n == 2 and metrics["y"].mae == 0.0
+
+
+def test_shape_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="shape mismatch"):
+        per_task_metrics(np.zeros((3, 2)), np.zeros((3, 3)), ("a", "b"))
+
+
+def test_flatten_names_and_task_mean_skip_missing_tasks() -> None:
+    y = np.array([[1.0, np.nan], [3.0, np.nan]])
+    flat = flatten_task_metrics(per_task_metrics(y, np.array([[2.0, 0.0], [3.0, 0.0]]), ("a", "b")), "val")
+    assert flat["val/a/mae"] == pytest.approx(0.5)
+    assert math.isnan(flat["val/b/rmse"])
+    assert flat["val/mean_mae"] == pytest.approx(0.5)
