@@ -1,0 +1,98 @@
+"""Hiding credentials in storage and tracking URLs, and in any text that may contain such URLs.
+
+The rule favours over-masking: in ``scheme://user:password@host...`` everything between the first ``:``
+after the user name and the *last* ``@`` of the URL is replaced by ``***``. A password may therefore
+contain raw ``@``, ``:``, ``/``, ``?`` or ``#`` (people paste such URLs) and still never leak; the price is
+that a URL which also has an ``@`` in its path or query is shown with less of its host part. Query or DSN
+parameters that carry secrets (``password=``, ``token=``, ...) are masked as well. Nothing here imports
+anything heavier than the standard library.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+MASK = "***"
+
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*://"
+_URL_PREFIX = re.compile(_SCHEME)
+# A URL inside free text starts at a scheme not glued to a preceding word and runs to the next whitespace.
+_URL_IN_TEXT = re.compile(rf"(?<![A-Za-z0-9+.\-]){_SCHEME}\S*")
+_SECRET_PARAMETER = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])((?:password|passwd|pwd|secret|token|access[_-]?token|api[_-]?key)=)"
+    r"[^\s&#;,'\"]+"
+)
+
+
+def _mask_userinfo(after_scheme: str) -> str:
+    """Mask the password of ``user:password@rest``; text without ``user:password@`` is returned as is."""
+    at = after_scheme.rfind("@")
+    if at < 0:
+        return after_scheme
+    user, colon, password = after_scheme[:at].partition(":")
+    if not colon or not password or "/" in user:
+        # No password, or the ``:`` belongs to a path (``/a:b@c``) rather than to a user name.
+        return after_scheme
+    return f"{user}:{MASK}{after_scheme[at:]}"
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password (and secret query parameters) replaced by ``***``.
+
+    ``postgresql+psycopg://bob:s3cret@db:5432/optuna`` becomes ``postgresql+psycopg://bob:***@db:5432/optuna``.
+    URLs without credentials (``sqlite:////abs/x.db``, ``http://host:5000``, plain paths) come back unchanged,
+    and masking is idempotent.
+    """
+    prefix = _URL_PREFIX.match(url)
+    if prefix is not None:
+        url = url[: prefix.end()] + _mask_userinfo(url[prefix.end() :])
+    return _SECRET_PARAMETER.sub(rf"\g<1>{MASK}", url)
+
+
+def mask_text(text: str) -> str:
+    """Mask every URL (see :func:`mask_url`) and every ``password=...``-style parameter inside ``text``.
+
+    Use it on error messages and anything else that is printed, logged or stored as a tag or attribute.
+    """
+    masked = _URL_IN_TEXT.sub(lambda match: mask_url(match.group()), text)
+    return _SECRET_PARAMETER.sub(rf"\g<1>{MASK}", masked)
+
+
+class SecretMaskingFilter(logging.Filter):
+    """A logging filter that masks credentials in the rendered message and in the formatted traceback.
+
+    The message is rendered once (``record.getMessage()``), masked and stored back without arguments; a
+    traceback is formatted, masked and kept as ``exc_text`` (``exc_info`` is dropped so handlers that render
+    exceptions themselves cannot bypass the mask). Records are never suppressed.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A malformed log call: leave it to the handler's own error reporting, do not raise from here.
+            return True
+        record.msg = mask_text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        return True
+
+
+def add_secret_masking(logger: logging.Logger | None = None) -> SecretMaskingFilter:
+    """Attach one :class:`SecretMaskingFilter` to every handler of ``logger`` (default: the root logger).
+
+    Handler filters also see records propagated from child loggers, which logger filters do not. Handlers
+    added later need ``handler.addFilter(...)`` with the returned filter.
+    """
+    masking = SecretMaskingFilter()
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(existing, SecretMaskingFilter) for existing in handler.filters):
+            handler.addFilter(masking)
+    return masking
