@@ -47,7 +47,11 @@ def format_validation_error(source: str, error: ValidationError) -> str:
         if problem["type"] == "extra_forbidden":
             message = "unknown key"
         got = problem.get("input")
-        got_text = "" if problem["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict) else f" (got {got!r})"
+        got_text = (
+            ""
+            if problem["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict)
+            else f" (got {got!r})"
+        )
         lines.append(f"{source}: {key}: {message}{got_text}")
     return "\n".join(lines)
 

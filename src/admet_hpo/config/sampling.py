@@ -65,7 +65,9 @@ class BatchesConfig(StrictModel):
 
     experiment_aware: bool = False
     experiment_col: str = "experiment"
-    leaky: float = Field(default=0.0, ge=0.0, lt=1.0, description="Share of each batch from other experiments.")
+    leaky: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Share of each batch from other experiments."
+    )
     experiment_weights: dict[str, float] | None = Field(
         default=None, description="Experiment choice weights; default proportional to experiment size."
     )
