@@ -1,0 +1,89 @@
+"""Reading a CSV or Parquet table into cells, keeping each row's position in the file.
+
+Every cell comes back as a string or ``None`` (missing), except Parquet numeric columns, which keep their
+numbers; :mod:`admet_hpo.data.validation` decides what each column must hold. Rows whose cells are all
+empty (blank lines) are dropped but never renumber the others: a CSV row's ``line`` is its 1-based line
+in the file (the header is line 1); a Parquet row's ``line`` is its 1-based row number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from admet_hpo.errors import DataValidationError
+
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """The cells of a table file. ``location`` is ``"line"`` (CSV) or ``"row"`` (Parquet) for messages."""
+
+    source: str
+    frame: pd.DataFrame
+    lines: np.ndarray
+    location: str
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(column) for column in self.frame.columns]
+
+    def cells(self, column: str) -> np.ndarray:
+        """The column as an object array: stripped strings, numbers (Parquet) or ``None`` for missing."""
+        series = self.frame[column]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            return series.astype(float).to_numpy(dtype=object, na_value=None)
+        values = series.to_numpy(dtype=object, na_value=None)
+        out = np.empty(len(values), dtype=object)
+        for i, value in enumerate(values):
+            text = None if value is None else str(value).strip()
+            out[i] = text or None
+        return out
+
+
+def read_table_file(path: Path) -> RawTable:
+    """Read a ``.csv``, ``.parquet`` or ``.pq`` file; unreadable files raise :class:`DataValidationError`."""
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataValidationError(
+            f"{path}: unsupported table format {path.suffix or '(no suffix)'!r}; "
+            f"expected a file ending in {', '.join(SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise DataValidationError(f"{path}: file not found")
+    frame = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    frame.columns = [str(column).strip() for column in frame.columns]
+    offset = 2 if kind == "csv" else 1
+    lines = np.arange(len(frame), dtype=np.int64) + offset
+    blank = frame.isna().all(axis=1).to_numpy()
+    if blank.any():
+        frame = frame.loc[~blank].reset_index(drop=True)
+        lines = lines[~blank]
+    return RawTable(str(path), frame, lines, "line" if kind == "csv" else "row")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, skip_blank_lines=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(
+            f"{path}: the file is empty; expected a header line with column names"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise DataValidationError(f"{path}: cannot parse as CSV: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
+        ) from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise DataValidationError(f"{path}: cannot read as Parquet: {exc}") from None

@@ -1,0 +1,249 @@
+"""Validation of a table's cells against a :class:`TableSpec` (SPEC section 1).
+
+:func:`validate_raw_table` never raises on bad content: it collects every :class:`Problem` and builds a
+lenient :class:`MoleculeTable` from what is usable (bad numbers become missing labels, rows with an
+unparsable SMILES are left out), so ``hpo data check`` can report all problems and summary counts at
+once. :func:`admet_hpo.data.loading.load_table` raises when any problem is fatal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from admet_hpo.data.hashing import table_content_hash
+from admet_hpo.data.molecules import smiles_error
+from admet_hpo.data.reading import RawTable
+from admet_hpo.data.table import MoleculeTable, SkippedRow, TableSpec
+
+MAX_SHOWN_ROWS = 5
+SPLIT_VALUES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding. ``fatal`` problems make loading fail; the others (unparsable SMILES when
+    ``strict`` is off) only skip rows. ``lines`` are the first offending rows, ``count`` all of them."""
+
+    column: str | None
+    message: str
+    lines: tuple[int, ...]
+    count: int
+    fatal: bool
+
+
+@dataclass(frozen=True)
+class ValidatedTable:
+    """The usable part of a table and every problem found; ``file_rows`` counts non-blank data rows."""
+
+    table: MoleculeTable
+    problems: tuple[Problem, ...]
+    file_rows: int
+
+    @property
+    def fatal_problems(self) -> tuple[Problem, ...]:
+        return tuple(problem for problem in self.problems if problem.fatal)
+
+
+def describe_rows(location: str, lines: Sequence[int]) -> str:
+    """``"lines 3, 5, 9"`` or ``"lines 2, 3, 4, 5, 6 and 12 more"`` (at most :data:`MAX_SHOWN_ROWS`)."""
+    shown = ", ".join(str(int(line)) for line in lines[:MAX_SHOWN_ROWS])
+    more = f" and {len(lines) - MAX_SHOWN_ROWS} more" if len(lines) > MAX_SHOWN_ROWS else ""
+    return f"{location}{'s' if len(lines) > 1 else ''} {shown}{more}"
+
+
+class _Collector:
+    """Builds problem messages that all name the file, the column and the first offending rows."""
+
+    def __init__(self, raw: RawTable) -> None:
+        self.raw = raw
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        column: str | None,
+        lines: Sequence[int],
+        finding: str,
+        expected: str,
+        fatal: bool,
+        detail: str = "",
+    ) -> None:
+        """Record ``finding`` at ``lines`` (``detail`` follows the row list, e.g. example values)."""
+        where = f"column {column!r}: " if column is not None else ""
+        rows = f" at {describe_rows(self.raw.location, lines)}" if len(lines) else ""
+        message = f"{self.raw.source}: {where}{finding}{rows}{detail}; expected {expected}"
+        self.problems.append(
+            Problem(column, message, tuple(int(x) for x in lines[:MAX_SHOWN_ROWS]), len(lines), fatal)
+        )
+
+    def missing_column(self, column: str, role: str) -> None:
+        available = ", ".join(repr(name) for name in self.raw.columns) or "(none)"
+        message = f"{self.raw.source}: column {column!r} ({role}) not found; available columns: {available}"
+        self.problems.append(Problem(column, message, (), 0, True))
+
+
+def _examples(values: np.ndarray, lines: np.ndarray, location: str) -> str:
+    shown = ", ".join(f"{values[i]!r} at {location} {lines[i]}" for i in range(min(3, len(values))))
+    return f" (e.g. {shown})"
+
+
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def _parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Floats (NaN for missing) and a mask of cells that are present but not a finite number."""
+    numbers = np.full(len(cells), np.nan)
+    bad = np.zeros(len(cells), dtype=bool)
+    for i, cell in enumerate(cells):
+        if cell is None:
+            continue
+        try:
+            value = float(cell)
+        except (TypeError, ValueError):
+            bad[i] = True
+            continue
+        if math.isfinite(value):
+            numbers[i] = value
+        else:
+            bad[i] = True
+    return numbers, bad
+
+
+def _check_smiles(
+    raw: RawTable, spec: TableSpec, out: _Collector
+) -> tuple[np.ndarray, np.ndarray, list[SkippedRow]]:
+    """The SMILES strings, a mask of unparsable ones and their :class:`SkippedRow` records."""
+    cells = raw.cells(spec.smiles_col)
+    smiles = np.array(["" if cell is None else str(cell) for cell in cells], dtype=object)
+    reasons = [smiles_error(s) for s in smiles]
+    bad = np.array([reason is not None for reason in reasons], dtype=bool)
+    skipped = [SkippedRow(int(raw.lines[i]), smiles[i], reasons[i] or "") for i in np.flatnonzero(bad)]
+    if skipped:
+        action = "the table is rejected because strict is on" if spec.strict else "these rows are skipped"
+        out.add(
+            spec.smiles_col,
+            raw.lines[bad],
+            f"{len(skipped)} unparsable SMILES",
+            f"SMILES strings that RDKit parses ({action})",
+            fatal=spec.strict,
+            detail=_examples(smiles[bad], raw.lines[bad], raw.location),
+        )
+    return smiles, bad, skipped
+
+
+def _check_targets(raw: RawTable, spec: TableSpec, out: _Collector) -> np.ndarray:
+    targets = np.full((len(raw.frame), len(spec.target_cols)), np.nan)
+    for j, column in enumerate(spec.target_cols):
+        if column not in raw.columns:
+            out.missing_column(column, "target")
+            continue
+        cells = raw.cells(column)
+        targets[:, j], bad = _parse_numbers(cells)
+        if bad.any():
+            out.add(
+                column,
+                raw.lines[bad],
+                _plural(int(bad.sum()), "non-numeric value", "non-numeric values"),
+                "a finite number, or an empty cell for a missing label",
+                fatal=True,
+                detail=_examples(cells[bad], raw.lines[bad], raw.location),
+            )
+    return targets
+
+
+def _check_category(
+    raw: RawTable,
+    role: str,
+    column: str | None,
+    required: bool,
+    allowed: Sequence[str] | None,
+    why: str,
+    out: _Collector,
+) -> np.ndarray | None:
+    """Read a categorical column. Missing cells become ``""``; they are fatal when ``required``, and any
+    value outside ``allowed`` (when given) is fatal too."""
+    if column is None:
+        return None
+    if column not in raw.columns:
+        if required:
+            out.missing_column(column, f"{role} column, {why}")
+        return None
+    cells = raw.cells(column)
+    values = np.array(["" if cell is None else str(cell) for cell in cells], dtype=object)
+    missing = values == ""
+    expected = f"one of {', '.join(allowed)}" if allowed else "a value on every row"
+    if required and missing.any():
+        out.add(
+            column,
+            raw.lines[missing],
+            _plural(int(missing.sum()), "row", "rows") + f" with no {role} value",
+            f"{expected} ({why})",
+            True,
+        )
+    if allowed is not None:
+        unknown = ~missing & ~np.isin(values, list(allowed))
+        if unknown.any():
+            found = ", ".join(repr(v) for v in dict.fromkeys(values[unknown]))
+            out.add(
+                column,
+                raw.lines[unknown],
+                _plural(int(unknown.sum()), "value", "values") + " not in the allowed list",
+                expected,
+                True,
+                detail=f" (found {found})",
+            )
+    return values
+
+
+def validate_raw_table(raw: RawTable, spec: TableSpec) -> ValidatedTable:
+    """Check every column ``spec`` names against ``raw`` and build the usable table (see module docs)."""
+    out = _Collector(raw)
+    if not spec.target_cols:
+        out.add(None, [], "no target columns were given", "at least one target column", True)
+    n_rows = len(raw.frame)
+    if spec.smiles_col in raw.columns:
+        smiles, unparsable, skipped = _check_smiles(raw, spec, out)
+    else:
+        out.missing_column(spec.smiles_col, "SMILES column")
+        smiles, unparsable, skipped = np.full(n_rows, "", dtype=object), np.zeros(n_rows, dtype=bool), []
+    targets = _check_targets(raw, spec, out)
+    rules: dict[str, tuple[str | None, bool, Sequence[str] | None, str]] = {
+        "quality": (
+            spec.quality_col,
+            spec.qualities is not None,
+            spec.qualities,
+            "the quality curriculum is on",
+        ),
+        "experiment": (spec.experiment_col, spec.require_experiment, None, "batches are experiment-aware"),
+        "condition": (spec.condition_col, spec.require_condition, None, "batches are condition-balanced"),
+        "split": (
+            spec.split_col,
+            spec.split_col is not None,
+            SPLIT_VALUES,
+            "the split comes from this column",
+        ),
+    }
+    categories = {role: _check_category(raw, role, *rule, out) for role, rule in rules.items()}
+    keep = ~unparsable
+    if not keep.any():
+        finding = "the table has no data rows" if n_rows == 0 else "no row has a usable SMILES"
+        out.add(None, [], finding, "at least one data row with a SMILES that RDKit parses", True)
+
+    def kept(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else values[keep]
+
+    parts = {"smiles": smiles[keep], "targets": targets[keep]}
+    parts.update({role: kept(values) for role, values in categories.items()})
+    table = MoleculeTable(
+        source=raw.source,
+        target_names=tuple(spec.target_cols),
+        lines=raw.lines[keep],
+        skipped=tuple(skipped),
+        content_hash=table_content_hash(target_names=spec.target_cols, **parts),
+        **parts,
+    )
+    return ValidatedTable(table, tuple(out.problems), n_rows)
