@@ -45,6 +45,11 @@ class RawTable:
         return out
 
 
+def location_word(source: str | Path) -> str:
+    """How rows of ``source`` are numbered in messages: ``"line"`` for CSV, ``"row"`` for Parquet."""
+    return "row" if SUFFIXES.get(Path(source).suffix.lower()) == "parquet" else "line"
+
+
 def read_table_file(path: Path) -> RawTable:
     """Read a ``.csv``, ``.parquet`` or ``.pq`` file; unreadable files raise :class:`DataValidationError`."""
     path = Path(path)
@@ -64,7 +69,7 @@ def read_table_file(path: Path) -> RawTable:
     if blank.any():
         frame = frame.loc[~blank].reset_index(drop=True)
         lines = lines[~blank]
-    return RawTable(str(path), frame, lines, "line" if kind == "csv" else "row")
+    return RawTable(str(path), frame, lines, location_word(path))
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
