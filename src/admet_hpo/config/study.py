@@ -1,0 +1,338 @@
+"""Study files: what to search, on which base training config, with which Optuna sampler and pruner.
+
+A study YAML file (:class:`StudyConfig`) is loaded by :func:`load_study` into a resolved :class:`Study`:
+search-space files loaded and combined, the base training config built, every path and URL absolute.
+
+Paths in a study file (search spaces, ``training_config``, ``output_dir``, ``data.path``, relative
+SQLite URLs) are relative to the study file's folder. Storage and tracking URLs may contain
+``${VARIABLE}`` references, replaced from the environment when the study is loaded (for passwords kept
+in an env file); nothing else is interpolated or evaluated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from admet_hpo.config.base import StrictModel
+from admet_hpo.config.legacy import upgrade_legacy_training_mapping
+from admet_hpo.config.loading import (
+    format_validation_error,
+    read_yaml_mapping,
+    resolve_relative,
+    validate_mapping,
+)
+from admet_hpo.config.search_space import SearchSpace, load_search_spaces
+from admet_hpo.config.training import DataConfig, SplitConfig, TrainingConfig, load_training_config
+from admet_hpo.errors import ConfigError
+
+StudyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
+
+
+class SamplerConfig(StrictModel):
+    """The Optuna sampler: ``tpe`` (TPESampler), ``random``, ``gp`` (GPSampler), ``cmaes`` (CmaEsSampler)."""
+
+    type: Literal["tpe", "random", "gp", "cmaes"] = "tpe"
+    seed: int | None = Field(
+        default=None, description="Sampler seed; None = not reproducible. Workers add their index to it."
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments of the sampler class, e.g. n_startup_trials.",
+    )
+
+
+class PrunerConfig(StrictModel):
+    """The Optuna pruner, which stops unpromising trials on their per-epoch metric.
+
+    ``median`` (MedianPruner), ``hyperband`` (HyperbandPruner), ``successive_halving``
+    (SuccessiveHalvingPruner), ``patient`` (PatientPruner: ``patience`` epochs without improvement
+    before the ``wrapped`` pruner, if any, may prune) or ``none`` (never prune).
+    """
+
+    type: Literal["median", "hyperband", "successive_halving", "patient", "none"] = "median"
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the pruner class, e.g. n_warmup_steps."
+    )
+    patience: int | None = Field(default=None, ge=0, description="patient only: epochs without improvement.")
+    wrapped: PrunerConfig | None = Field(default=None, description="patient only: the pruner it wraps.")
+
+    @model_validator(mode="after")
+    def _patient_fields(self) -> PrunerConfig:
+        if self.type == "patient" and self.patience is None:
+            raise ValueError("a patient pruner needs 'patience'")
+        if self.type != "patient" and (self.patience is not None or self.wrapped is not None):
+            raise ValueError(f"'patience' and 'wrapped' belong to type: patient, not {self.type}")
+        if self.type == "none" and self.args:
+            raise ValueError("type: none takes no args")
+        return self
+
+
+class MlflowConfig(StrictModel):
+    """Where trial runs are tracked."""
+
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default: a SQLite store mlflow.db in output_dir."
+    )
+    artifact_location: str | None = Field(
+        default=None, description="Artifact root of the study's experiment; default: output_dir/mlartifacts."
+    )
+
+
+class HeartbeatConfig(StrictModel):
+    """Heartbeats of running trials (RDB storage only): a trial silent for ``grace_period`` is failed."""
+
+    interval: int = Field(default=60, ge=1, description="Seconds between heartbeats of a running trial.")
+    grace_period: int | None = Field(
+        default=None, ge=1, description="Seconds of silence before a trial is stale; default 2 x interval."
+    )
+    max_retry: int | None = Field(
+        default=3, ge=0, description="Times a stale trial is re-queued; None = without limit."
+    )
+
+    @model_validator(mode="after")
+    def _grace_exceeds_interval(self) -> HeartbeatConfig:
+        if self.grace_period is not None and self.grace_period <= self.interval:
+            raise ValueError(f"grace_period ({self.grace_period}) must exceed interval ({self.interval})")
+        return self
+
+
+class NightlyConfig(StrictModel):
+    """One night's budget for scheduled sweeps (``hpo nightly`` / ``hpo schedule``)."""
+
+    n_trials: int | None = Field(default=20, ge=1, description="Trials added per night.")
+    minutes: float | None = Field(default=None, gt=0, description="Wall-time budget per night.")
+    cron: str = Field(
+        default="0 2 * * *", description="Five-field cron expression (minute hour day month weekday)."
+    )
+    timezone: str = Field(
+        default="UTC", description="Time zone of the cron expression and of the night's date."
+    )
+    warm_start_top_k: int = Field(
+        default=5, ge=0, description="Best earlier parameter sets re-enqueued each night."
+    )
+
+    @model_validator(mode="after")
+    def _has_budget(self) -> NightlyConfig:
+        if self.n_trials is None and self.minutes is None:
+            raise ValueError("give n_trials, minutes or both")
+        return self
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(value.split()) != 5:
+            raise ValueError("expected five fields: minute hour day month weekday")
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression: {exc}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (expected an IANA name such as 'Europe/Berlin')"
+            ) from None
+        return value
+
+
+class StudyConfig(StrictModel):
+    """A study YAML file."""
+
+    model_config = ConfigDict(title="admet-hpo study")
+
+    name: StudyName = Field(description="Study name; the Optuna study is '<name>-<space hash>'.")
+    description: str | None = None
+    search_spaces: list[Path] = Field(min_length=1, description="Search-space files, combined.")
+    training: TrainingConfig | None = Field(
+        default=None, description="Base training config inline (as in a file for `hpo train`)."
+    )
+    training_config: Path | None = Field(default=None, description="Base training config file.")
+    data: DataConfig | None = Field(default=None, description="Replaces the base config's data section.")
+    split: SplitConfig | None = Field(default=None, description="Replaces the base config's split section.")
+    max_epochs: int | None = Field(default=None, ge=1, description="Replaces trainer.max_epochs.")
+    metric: str = Field(
+        default="val_loss", min_length=1, description="Per-epoch metric reported and optimised."
+    )
+    direction: Literal["minimize", "maximize"] = "minimize"
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+    n_trials: int | None = Field(
+        default=None, ge=1, description="Trials per `hpo run` (all workers together)."
+    )
+    timeout: float | None = Field(default=None, gt=0, description="Seconds per `hpo run`.")
+    output_dir: Path | None = Field(default=None, description="Study outputs; default runs/<name>.")
+    storage: str | None = Field(
+        default=None, description="Optuna storage URL; default: SQLite optuna.db in output_dir."
+    )
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
+    nightly: NightlyConfig = Field(default_factory=NightlyConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        if self.training is not None and self.training_config is not None:
+            raise ValueError("give either 'training' (inline) or 'training_config' (a file), not both")
+        if self.training is None and self.training_config is None and self.data is None:
+            raise ValueError("give 'training', 'training_config' or at least 'data'")
+        if self.n_trials is None and self.timeout is None:
+            raise ValueError("give n_trials, timeout or both")
+        return self
+
+
+@dataclass(frozen=True)
+class Study:
+    """A loaded study: everything resolved, ready for the runner.
+
+    ``base_training`` is the training config every trial starts from (overrides applied);
+    ``storage`` and ``mlflow_tracking_uri`` are absolute URLs (credentials included: print them with
+    :func:`redact_url`).
+    """
+
+    source: Path
+    config: StudyConfig
+    name: str
+    space: SearchSpace
+    base_training: TrainingConfig
+    metric: str
+    direction: Literal["minimize", "maximize"]
+    sampler: SamplerConfig
+    pruner: PrunerConfig
+    n_trials: int | None
+    timeout: float | None
+    output_dir: Path
+    storage: str
+    mlflow_tracking_uri: str
+    mlflow_artifact_location: str
+    heartbeat: HeartbeatConfig
+    nightly: NightlyConfig
+
+
+_SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def absolute_sqlite_url(url: str, base_dir: Path) -> str:
+    """``url`` with a relative SQLite file made absolute against ``base_dir``; other URLs unchanged.
+
+    SQLAlchemy reads ``sqlite:///rel.db`` relative to the working directory and ``sqlite:////abs.db``
+    as absolute; a study must not depend on where it was started, so relative files are resolved here.
+    """
+    match = _SQLITE_URL.match(url)
+    if match is None or match["path"] in ("", ":memory:") or match["path"].startswith("/"):
+        return url
+    absolute = (base_dir / match["path"]).resolve()
+    return f"{match['scheme']}:///{absolute}{match['query'] or ''}"
+
+
+def _expand_environment(value: str, source: Path, key: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in os.environ:
+            raise ConfigError(f"{source}: {key}: environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REFERENCE.sub(replace, value)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for printing and logging)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _artifact_location(value: str | None, base_dir: Path, output_dir: Path) -> str:
+    if value is None:
+        return str(output_dir / "mlartifacts")
+    if _URL_SCHEME.match(value):
+        return value
+    return str((base_dir / value).resolve())
+
+
+def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> TrainingConfig:
+    """The training config every trial starts from: inline, from a file, or defaults; then overrides."""
+    if config.training is not None:
+        base = config.training
+        updates: dict[str, Any] = {"output_dir": resolve_relative(base_dir, base.output_dir)}
+        if base.data.path is not None:
+            updates["data"] = base.data.model_copy(
+                update={"path": resolve_relative(base_dir, base.data.path)}
+            )
+        base = base.model_copy(update=updates)
+    elif config.training_config is not None:
+        base = load_training_config(resolve_relative(base_dir, config.training_config))
+    else:
+        base = None
+    data = base.model_dump() if base is not None else {}
+    if config.data is not None:
+        data["data"] = config.data.model_dump()
+        if config.data.path is not None:
+            data["data"]["path"] = resolve_relative(base_dir, config.data.path)
+    if config.split is not None:
+        data["split"] = config.split.model_dump()
+    if config.max_epochs is not None:
+        data.setdefault("trainer", {})["max_epochs"] = config.max_epochs
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{source}: the base training config with the study's overrides is invalid:\n"
+            + format_validation_error(str(source), exc)
+        ) from None
+
+
+def load_study(path: Path) -> Study:
+    """Load a study file, its search spaces and its base training config; resolve paths and URLs.
+
+    Raises :class:`ConfigError` naming the file and key for any problem in the study file, a search
+    space or the training config. Nothing is created on disk.
+    """
+    source = Path(path)
+    raw = read_yaml_mapping(source)
+    if isinstance(raw.get("training"), dict):
+        training = upgrade_legacy_training_mapping(raw["training"], source=f"{source}: training")
+        if "data" not in training and isinstance(raw.get("data"), dict):
+            training = {**training, "data": raw["data"]}  # the study-level data completes inline training
+        raw = {**raw, "training": training}
+    config = validate_mapping(StudyConfig, raw, source=str(source))
+    base_dir = source.resolve().parent
+    space = load_search_spaces([resolve_relative(base_dir, file) for file in config.search_spaces])
+    base_training = _base_training(config, source, base_dir)
+    output_dir = resolve_relative(base_dir, config.output_dir or Path("runs") / config.name).resolve()
+    storage = config.storage or f"sqlite:///{output_dir / 'optuna.db'}"
+    tracking_uri = config.mlflow.tracking_uri or f"sqlite:///{output_dir / 'mlflow.db'}"
+    return Study(
+        source=source,
+        config=config,
+        name=config.name,
+        space=space,
+        base_training=base_training,
+        metric=config.metric,
+        direction=config.direction,
+        sampler=config.sampler,
+        pruner=config.pruner,
+        n_trials=config.n_trials,
+        timeout=config.timeout,
+        output_dir=output_dir,
+        storage=absolute_sqlite_url(_expand_environment(storage, source, "storage"), base_dir),
+        mlflow_tracking_uri=absolute_sqlite_url(
+            _expand_environment(tracking_uri, source, "mlflow.tracking_uri"), base_dir
+        ),
+        mlflow_artifact_location=_artifact_location(config.mlflow.artifact_location, base_dir, output_dir),
+        heartbeat=config.heartbeat,
+        nightly=config.nightly,
+    )

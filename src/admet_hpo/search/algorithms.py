@@ -1,0 +1,103 @@
+"""The Optuna sampler and pruner a study file asks for.
+
+``args`` of a sampler or pruner are passed as keyword arguments to the Optuna class; a name the class
+does not take, or a value it rejects, is a :class:`ConfigError` naming the study file and key. The
+``gp`` sampler needs scipy and torch, the ``cmaes`` sampler the ``cmaes`` package; a missing one is
+reported when the sampler is built. ``gp`` and ``cmaes`` model float and int parameters that every trial
+has; categorical parameters and parameters behind a ``when:`` go to their independent (random) sampler.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from admet_hpo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
+    from optuna.samplers import BaseSampler
+
+    from admet_hpo.config.study import PrunerConfig, Study
+
+#: sampler type -> (class name in optuna.samplers, Python packages it needs beyond optuna)
+SAMPLER_CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tpe": ("TPESampler", ()),
+    "random": ("RandomSampler", ()),
+    "gp": ("GPSampler", ("scipy", "torch")),
+    "cmaes": ("CmaEsSampler", ("cmaes",)),
+}
+#: pruner type -> class name in optuna.pruners
+PRUNER_CLASSES = {
+    "median": "MedianPruner",
+    "hyperband": "HyperbandPruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "patient": "PatientPruner",
+    "none": "NopPruner",
+}
+
+
+def _check_argument_names(
+    cls: type, kwargs: dict[str, Any], reserved: Mapping[str, str], source: Path, key: str
+) -> None:
+    """Reject argument names ``cls`` does not take; ``reserved`` maps arguments set by own keys to them."""
+    accepted = [
+        name
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    for name in kwargs:
+        if name in reserved:
+            raise ConfigError(f"{source}: {key}.args.{name}: set it as {key}.{reserved[name]}, not in args")
+        if name not in accepted:
+            settable = ", ".join(arg for arg in accepted if arg not in reserved) or "none"
+            raise ConfigError(
+                f"{source}: {key}.args.{name}: not an argument of optuna {cls.__name__} "
+                f"(accepted: {settable})"
+            )
+
+
+def _instantiate(cls: type, kwargs: dict[str, Any], source: Path, key: str) -> Any:
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {key}.args: optuna {cls.__name__} rejected {kwargs}: {exc}") from None
+
+
+def build_sampler(study: Study, *, worker_index: int = 0) -> BaseSampler:
+    """The study's sampler; with a seed, worker ``i`` gets ``seed + i`` so workers do not draw alike."""
+    import optuna
+
+    class_name, packages = SAMPLER_CLASSES[study.sampler.type]
+    missing = [package for package in packages if importlib.util.find_spec(package) is None]
+    if missing:
+        raise ConfigError(
+            f"{study.source}: sampler.type: {study.sampler.type} needs the Python package(s) "
+            f"{', '.join(missing)}, which are not installed (pip install {' '.join(missing)})"
+        )
+    cls = getattr(optuna.samplers, class_name)
+    kwargs = dict(study.sampler.args)
+    _check_argument_names(cls, kwargs, {"seed": "seed"}, study.source, "sampler")
+    seed = None if study.sampler.seed is None else study.sampler.seed + worker_index
+    return _instantiate(cls, {**kwargs, "seed": seed}, study.source, "sampler")
+
+
+def _pruner(config: PrunerConfig, source: Path, key: str) -> BasePruner:
+    import optuna
+
+    cls = getattr(optuna.pruners, PRUNER_CLASSES[config.type])
+    kwargs = dict(config.args)
+    if config.type != "patient":
+        _check_argument_names(cls, kwargs, {}, source, key)
+        return _instantiate(cls, kwargs, source, key)
+    _check_argument_names(cls, kwargs, {"patience": "patience", "wrapped_pruner": "wrapped"}, source, key)
+    wrapped = None if config.wrapped is None else _pruner(config.wrapped, source, f"{key}.wrapped")
+    return _instantiate(cls, {**kwargs, "wrapped_pruner": wrapped, "patience": config.patience}, source, key)
+
+
+def build_pruner(study: Study) -> BasePruner:
+    """The study's pruner (``patient`` wraps its ``wrapped`` pruner; ``none`` never prunes)."""
+    return _pruner(study.pruner, study.source, "pruner")
