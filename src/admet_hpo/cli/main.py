@@ -31,10 +31,11 @@ def _root(
 
 
 def _register() -> None:
-    from admet_hpo.cli import data_commands, train_commands
+    from admet_hpo.cli import data_commands, search_commands, train_commands
 
     app.add_typer(data_commands.app, name="data")
     train_commands.register(app)
+    search_commands.register(app)
 
 
 _register()

@@ -79,9 +79,6 @@ class MlflowConfig(StrictModel):
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; default: a SQLite store mlflow.db in output_dir."
     )
-    artifact_location: str | None = Field(
-        default=None, description="Artifact root of the study's experiment; default: output_dir/mlartifacts."
-    )
 
 
 class HeartbeatConfig(StrictModel):
@@ -199,8 +196,8 @@ class Study:
     """A loaded study: everything resolved, ready for the runner.
 
     ``base_training`` is the training config every trial starts from (overrides applied);
-    ``storage`` and ``mlflow_tracking_uri`` are absolute URLs (credentials included: print them with
-    :func:`redact_url`).
+    ``storage`` and ``mlflow_tracking_uri`` are absolute URLs (credentials included: print them only through
+    ``admet_hpo.tracking.urls.mask_url``).
     """
 
     source: Path
@@ -217,14 +214,12 @@ class Study:
     output_dir: Path
     storage: str
     mlflow_tracking_uri: str
-    mlflow_artifact_location: str
     heartbeat: HeartbeatConfig
     nightly: NightlyConfig
 
 
 _SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def absolute_sqlite_url(url: str, base_dir: Path) -> str:
@@ -248,19 +243,6 @@ def _expand_environment(value: str, source: Path, key: str) -> str:
         return os.environ[name]
 
     return _ENV_REFERENCE.sub(replace, value)
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for printing and logging)."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
-def _artifact_location(value: str | None, base_dir: Path, output_dir: Path) -> str:
-    if value is None:
-        return str(output_dir / "mlartifacts")
-    if _URL_SCHEME.match(value):
-        return value
-    return str((base_dir / value).resolve())
 
 
 def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> TrainingConfig:
@@ -332,7 +314,6 @@ def load_study(path: Path) -> Study:
         mlflow_tracking_uri=absolute_sqlite_url(
             _expand_environment(tracking_uri, source, "mlflow.tracking_uri"), base_dir
         ),
-        mlflow_artifact_location=_artifact_location(config.mlflow.artifact_location, base_dir, output_dir),
         heartbeat=config.heartbeat,
         nightly=config.nightly,
     )

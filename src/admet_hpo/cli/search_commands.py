@@ -1,0 +1,61 @@
+"""``hpo validate`` and ``hpo schema``: check study and search-space files, write their JSON Schemas."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from admet_hpo.cli.console import console, error_console, user_errors
+
+
+class Kind(StrEnum):
+    """File kinds ``hpo validate --kind`` accepts."""
+
+    study = "study"
+    space = "space"
+    training = "training"
+
+
+def validate(
+    files: list[Path] = typer.Argument(..., help="Study, search-space or training-config YAML files."),
+    kind: Kind | None = typer.Option(None, "--kind", help="Check every file as this kind (default: detect)."),
+) -> None:
+    """Check files without running anything; print OK per file or every problem. Exit status 2 on errors."""
+    from admet_hpo.errors import AdmetHpoError
+    from admet_hpo.search.validation import validate_file
+    from admet_hpo.tracking.urls import mask_text
+
+    failed = 0
+    for path in files:
+        try:
+            report = validate_file(path, kind.value if kind is not None else None)
+        except AdmetHpoError as exc:
+            failed += 1
+            error_console.print(f"[bold red]FAIL[/] {path}", highlight=False)
+            error_console.print(mask_text(str(exc)), markup=False, highlight=False, soft_wrap=True)
+            continue
+        console.print(f"[bold green]OK[/]   {path}: {report.summary}", highlight=False, soft_wrap=True)
+        for warning in report.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    if failed:
+        error_console.print(f"{failed} of {len(files)} file(s) have errors", highlight=False)
+        raise typer.Exit(code=2)
+
+
+@user_errors
+def schema(
+    output: Path = typer.Option(Path("schemas"), "-o", "--output", help="Folder for the .schema.json files."),
+) -> None:
+    """Write JSON Schemas of study, search-space and training-config files (for editor completion)."""
+    from admet_hpo.search.schemas import write_schemas
+
+    for path in write_schemas(output):
+        console.print(f"wrote {path}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``validate`` and ``schema`` to ``app``."""
+    app.command("validate")(validate)
+    app.command("schema")(schema)

@@ -1,0 +1,45 @@
+"""JSON Schemas of the YAML files, generated from the pydantic models (``hpo schema``).
+
+Editors with a YAML language server validate and complete a file whose first line is
+``# yaml-language-server: $schema=<path to schema>``; the shipped files point at ``schemas/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from admet_hpo.config.search_space import SearchSpaceFile
+from admet_hpo.config.study import StudyConfig
+from admet_hpo.config.training import TrainingConfig
+
+#: schema file stem -> model; files are written as ``<stem>.schema.json``
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "training_config": TrainingConfig,
+    "study": StudyConfig,
+    "search_space": SearchSpaceFile,
+}
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def generate_schemas() -> dict[str, str]:
+    """File name -> JSON text (stable: same models, same text) for every schema."""
+    texts = {}
+    for stem, model in SCHEMA_MODELS.items():
+        schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema(mode="validation")}
+        texts[f"{stem}.schema.json"] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    return texts
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    """Write every schema into ``directory`` (created if needed); returns the written paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in generate_schemas().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,81 @@
+"""Checking study, search-space and training-config files without running anything (``hpo validate``)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from admet_hpo.config.loading import read_yaml_mapping
+from admet_hpo.config.search_space import load_search_space
+from admet_hpo.config.study import StudyConfig, load_study
+from admet_hpo.config.training import TrainingConfig, load_training_config
+from admet_hpo.errors import ConfigError
+from admet_hpo.search.algorithms import build_pruner, build_sampler
+from admet_hpo.search.space import ineffective_parameters, space_hash
+from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.tracking.urls import mask_url
+
+FileKind = Literal["study", "space", "training"]
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """A file that passed: what it is, a one-line summary, and warnings that do not make it invalid."""
+
+    path: Path
+    kind: FileKind
+    summary: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def detect_kind(path: Path) -> FileKind:
+    """Tell a file's kind from its top-level keys: ``parameters`` (search space), ``search_spaces`` or
+    other study-only keys (study), or training-config sections (training config)."""
+    keys = set(read_yaml_mapping(path))
+    if "parameters" in keys:
+        return "space"
+    if keys & (set(StudyConfig.model_fields) - set(TrainingConfig.model_fields)):
+        return "study"
+    if keys and keys <= set(TrainingConfig.model_fields):
+        return "training"
+    raise ConfigError(
+        f"{path}: cannot tell whether this is a study, a search space or a training config from its "
+        f"top-level keys ({', '.join(sorted(keys)) or 'none'}); pass --kind"
+    )
+
+
+def _check_study(path: Path) -> FileReport:
+    study = load_study(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's experimental-feature notices are not problems of the file
+        build_sampler(study)
+        build_pruner(study)
+    parameters, files = len(study.space.parameters), len(study.space.files)
+    summary = (
+        f"study {study.name!r} -> Optuna study {versioned_study_name(study)!r}: {parameters} parameter(s) "
+        f"from {files} search space file(s), storage {mask_url(study.storage)}"
+    )
+    return FileReport(path, "study", summary, ineffective_parameters(study.base_training, study.space))
+
+
+def _check_space(path: Path) -> FileReport:
+    space = load_search_space(path)
+    return FileReport(
+        path, "space", f"search space: {len(space.parameters)} parameter(s), hash {space_hash(space)}"
+    )
+
+
+def _check_training(path: Path) -> FileReport:
+    config = load_training_config(path)
+    data = config.data.dataset or config.data.path
+    return FileReport(path, "training", f"training config: data {data}, {config.trainer.max_epochs} epochs")
+
+
+_CHECKS = {"study": _check_study, "space": _check_space, "training": _check_training}
+
+
+def validate_file(path: Path, kind: FileKind | None = None) -> FileReport:
+    """Load and check ``path`` as ``kind`` (detected when None); raises :class:`ConfigError` on problems."""
+    return _CHECKS[kind or detect_kind(path)](path)
