@@ -1,0 +1,89 @@
+"""The one entry point from a training config to a validated table and its split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from admet_hpo.config.training import TrainingConfig
+from admet_hpo.data.known.fetch import ensure_known_table
+from admet_hpo.data.known.registry import get_known
+from admet_hpo.data.loading import load_table
+from admet_hpo.data.report import label_counts
+from admet_hpo.data.splits import split_table
+from admet_hpo.data.table import MoleculeTable, SplitIndices, TableSpec
+from admet_hpo.errors import ConfigError, DataValidationError
+
+
+def table_spec_from_config(config: TrainingConfig) -> TableSpec:
+    """The columns a training run needs: target columns from ``data.target_cols`` (or the known data
+    set's own), qualities only when the curriculum is on, experiment / condition required when batches
+    are experiment-aware / condition-balanced, the split column when the split method is ``column``."""
+    data, sampling = config.data, config.sampling
+    if data.target_cols:
+        targets = tuple(data.target_cols)
+    elif data.dataset is not None:
+        targets = get_known(data.dataset).target_cols
+    else:
+        raise ConfigError("data.target_cols: required when data.path is given")
+    if config.split.method == "column" and data.split_col is None:
+        raise ConfigError(
+            "data.split_col: required when split.method is 'column' (the column with train/val/test)"
+        )
+    curriculum, batches = sampling.curriculum, sampling.batches
+    return TableSpec(
+        target_cols=targets,
+        smiles_col=data.smiles_col,
+        quality_col=curriculum.quality_col,
+        experiment_col=batches.experiment_col,
+        condition_col=batches.condition_col,
+        split_col=data.split_col if config.split.method == "column" else None,
+        qualities=tuple(curriculum.qualities) if curriculum.enabled else None,
+        require_experiment=batches.experiment_aware,
+        require_condition=batches.condition_balanced,
+        strict=data.strict,
+    )
+
+
+def resolve_table_path(config: TrainingConfig, cache_dir: Path | str | None = None) -> Path:
+    """The table file of ``config.data``: its ``path``, or the cached table of its known ``dataset``."""
+    if config.data.path is not None:
+        return Path(config.data.path)
+    assert config.data.dataset is not None
+    return ensure_known_table(config.data.dataset, cache_dir)
+
+
+def check_training_labels(table: MoleculeTable, split: SplitIndices, split_method: str) -> None:
+    """Every target must have labels in the training split (SPEC section 1)."""
+    in_train = label_counts(table, split.train)
+    in_table = label_counts(table)
+    empty = [
+        f"{name!r} ({in_table[name]} labels in the table)" for name, count in in_train.items() if count == 0
+    ]
+    if empty:
+        raise DataValidationError(
+            f"{table.source}: target column(s) {', '.join(empty)} have no labels in the training split "
+            f"({len(split.train)} train rows, split method {split_method!r}); expected at least one training "
+            "label per target: drop the column from data.target_cols or change the split"
+        )
+
+
+def load_training_data(
+    config: TrainingConfig, cache_dir: Path | str | None = None
+) -> tuple[MoleculeTable, SplitIndices]:
+    """Resolve, load, validate and split the data of ``config``.
+
+    A known data set name uses its cached table (``demo`` is built on the fly; the public sets need
+    ``hpo data fetch`` first); a path is read as CSV or Parquet. Raises :class:`DataValidationError` /
+    :class:`DataFetchError` / :class:`ConfigError` with messages naming the file, column and rows.
+    """
+    spec = table_spec_from_config(config)
+    table = load_table(resolve_table_path(config, cache_dir), spec)
+    split = split_table(
+        table,
+        method=config.split.method,
+        sizes=config.split.sizes,
+        seed=config.split.seed,
+        split_col=config.data.split_col or "split",
+    )
+    check_training_labels(table, split, config.split.method)
+    return table, split
