@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,27 +53,30 @@ def label_counts(table: MoleculeTable, rows: np.ndarray | None = None) -> dict[s
     return {name: int(count) for name, count in zip(table.target_names, counts, strict=True)}
 
 
-def _group_counts(table: MoleculeTable, role: str, values: np.ndarray) -> GroupCounts:
+def _group_counts(table: MoleculeTable, role: str, values: np.ndarray, order: Sequence[str]) -> GroupCounts:
+    """Counts per value of one column; values in ``order`` come first in that order, the rest as they
+    first appear in the table."""
     labels = np.where(values == "", MISSING_VALUE_LABEL, values)
-    names, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    present = set(labels)
+    names = [name for name in order if name in present]
+    names += [name for name in dict.fromkeys(labels) if name not in names]
     return GroupCounts(
         role=role,
-        rows={str(name): int(size) for name, size in zip(names, sizes, strict=True)},
-        labels={str(name): label_counts(table, np.flatnonzero(inverse == k)) for k, name in enumerate(names)},
+        rows={str(name): int((labels == name).sum()) for name in names},
+        labels={str(name): label_counts(table, np.flatnonzero(labels == name)) for name in names},
     )
 
 
-def summarize(validated: ValidatedTable) -> TableReport:
-    """The :class:`TableReport` of a validated table."""
+def summarize(validated: ValidatedTable, quality_order: Sequence[str] = ()) -> TableReport:
+    """The :class:`TableReport` of a validated table (qualities listed in ``quality_order`` first)."""
     table = validated.table
+    columns = (
+        ("experiment", table.experiment, ()),
+        ("condition", table.condition, ()),
+        ("quality", table.quality, quality_order),
+    )
     groups = tuple(
-        _group_counts(table, role, values)
-        for role, values in (
-            ("experiment", table.experiment),
-            ("condition", table.condition),
-            ("quality", table.quality),
-        )
-        if values is not None
+        _group_counts(table, role, values, order) for role, values, order in columns if values is not None
     )
     return TableReport(
         source=table.source,
@@ -80,9 +84,7 @@ def summarize(validated: ValidatedTable) -> TableReport:
         rows=len(table),
         target_names=table.target_names,
         labels=label_counts(table),
-        rows_without_labels=int(np.isnan(table.targets).all(axis=1).sum())
-        if table.targets.size
-        else len(table),
+        rows_without_labels=int(np.isnan(table.targets).all(axis=1).sum()),
         groups=groups,
         skipped=table.skipped,
         problems=validated.problems,

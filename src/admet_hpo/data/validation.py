@@ -113,6 +113,13 @@ def _parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return numbers, bad
 
 
+def numeric_share(cells: np.ndarray) -> float:
+    """The share of non-empty cells that are finite numbers (0 for an empty column)."""
+    numbers, bad = _parse_numbers(cells)
+    present = int((~np.isnan(numbers)).sum() + bad.sum())
+    return float((~np.isnan(numbers)).sum() / present) if present else 0.0
+
+
 def _check_smiles(
     raw: RawTable, spec: TableSpec, out: _Collector
 ) -> tuple[np.ndarray, np.ndarray, list[SkippedRow]]:
