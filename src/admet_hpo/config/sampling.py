@@ -6,11 +6,23 @@ one random permutation of the labelled training rows per epoch.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from admet_hpo.config.base import StrictModel
 
 PHASE_NAMES = ("warmup", "expand", "robust", "polish")
+
+
+def phases_for(n_qualities: int) -> tuple[str, ...]:
+    """Curriculum phases, in order, for ``n_qualities`` qualities (SPEC 2.2): 1 -> warmup, polish;
+    2 -> warmup, expand, polish; 3 or more -> warmup, expand, robust, polish."""
+    if n_qualities < 1:
+        raise ValueError("the curriculum needs at least one quality")
+    if n_qualities == 1:
+        return ("warmup", "polish")
+    if n_qualities == 2:
+        return ("warmup", "expand", "polish")
+    return PHASE_NAMES
 
 
 class TaskOversamplingConfig(StrictModel):
@@ -58,6 +70,22 @@ class CurriculumConfig(StrictModel):
             if any(w < 0 for w in weights) or sum(weights) <= 0:
                 raise ValueError(f"phase {phase!r}: weights must be >= 0 with a positive sum, got {weights}")
         return value
+
+    @model_validator(mode="after")
+    def _weights_match_qualities(self) -> CurriculumConfig:
+        n = len(self.qualities)
+        phases = phases_for(n)
+        for phase, weights in (self.phase_weights or {}).items():
+            if phase not in phases:
+                raise ValueError(
+                    f"phase_weights: phase {phase!r} does not exist with {n} qualities ({list(phases)})"
+                )
+            if len(weights) != n:
+                raise ValueError(
+                    f"phase_weights: phase {phase!r} has {len(weights)} weights for {n} qualities "
+                    f"{self.qualities}; give one weight per quality, best first"
+                )
+        return self
 
 
 class BatchesConfig(StrictModel):
