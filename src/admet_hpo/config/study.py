@@ -24,7 +24,6 @@ from admet_hpo.config.legacy import upgrade_legacy_training_mapping
 from admet_hpo.config.loading import (
     format_validation_error,
     read_yaml_mapping,
-    resolve_relative,
     validate_mapping,
 )
 from admet_hpo.config.search_space import SearchSpace, load_search_spaces
@@ -245,25 +244,28 @@ def _expand_environment(value: str, source: Path, key: str) -> str:
     return _ENV_REFERENCE.sub(replace, value)
 
 
+def _resolved(base_dir: Path, value: Path) -> Path:
+    """A path from the study file: relative to its folder, made absolute and normalised (no ``..``)."""
+    return (base_dir / value.expanduser()).resolve()
+
+
 def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> TrainingConfig:
     """The training config every trial starts from: inline, from a file, or defaults; then overrides."""
     if config.training is not None:
         base = config.training
-        updates: dict[str, Any] = {"output_dir": resolve_relative(base_dir, base.output_dir)}
+        updates: dict[str, Any] = {"output_dir": _resolved(base_dir, base.output_dir)}
         if base.data.path is not None:
-            updates["data"] = base.data.model_copy(
-                update={"path": resolve_relative(base_dir, base.data.path)}
-            )
+            updates["data"] = base.data.model_copy(update={"path": _resolved(base_dir, base.data.path)})
         base = base.model_copy(update=updates)
     elif config.training_config is not None:
-        base = load_training_config(resolve_relative(base_dir, config.training_config))
+        base = load_training_config(_resolved(base_dir, config.training_config))
     else:
         base = None
     data = base.model_dump() if base is not None else {}
     if config.data is not None:
         data["data"] = config.data.model_dump()
         if config.data.path is not None:
-            data["data"]["path"] = resolve_relative(base_dir, config.data.path)
+            data["data"]["path"] = _resolved(base_dir, config.data.path)
     if config.split is not None:
         data["split"] = config.split.model_dump()
     if config.max_epochs is not None:
@@ -292,9 +294,9 @@ def load_study(path: Path) -> Study:
         raw = {**raw, "training": training}
     config = validate_mapping(StudyConfig, raw, source=str(source))
     base_dir = source.resolve().parent
-    space = load_search_spaces([resolve_relative(base_dir, file) for file in config.search_spaces])
+    space = load_search_spaces([_resolved(base_dir, file) for file in config.search_spaces])
     base_training = _base_training(config, source, base_dir)
-    output_dir = resolve_relative(base_dir, config.output_dir or Path("runs") / config.name).resolve()
+    output_dir = _resolved(base_dir, config.output_dir or Path("runs") / config.name)
     storage = config.storage or f"sqlite:///{output_dir / 'optuna.db'}"
     tracking_uri = config.mlflow.tracking_uri or f"sqlite:///{output_dir / 'mlflow.db'}"
     return Study(

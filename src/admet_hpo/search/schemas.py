@@ -29,7 +29,8 @@ def generate_schemas() -> dict[str, str]:
     """File name -> JSON text (stable: same models, same text) for every schema."""
     texts = {}
     for stem, model in SCHEMA_MODELS.items():
-        schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema(mode="validation")}
+        schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT}
+        schema.update(model.model_json_schema(mode="validation"))
         texts[f"{stem}.schema.json"] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     return texts
 
