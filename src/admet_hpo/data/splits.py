@@ -82,7 +82,8 @@ def _column_parts(table: MoleculeTable, molecules: np.ndarray, split_col: str) -
             f"{table.source}: split method 'column' needs a split column; set data.split_col to the column "
             f"holding {', '.join(SPLIT_VALUES)}"
         )
-    parts = np.searchsorted(np.array(SPLIT_VALUES), table.split.astype(str)).astype(np.int8)
+    index_of = {name: k for k, name in enumerate(SPLIT_VALUES)}
+    parts = np.array([index_of[value] for value in table.split], dtype=np.int8)
     pairs = np.unique(np.stack([molecules, parts]), axis=1)
     straddling = np.flatnonzero(np.bincount(pairs[0]) > 1)
     if len(straddling):
