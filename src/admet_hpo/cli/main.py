@@ -31,9 +31,10 @@ def _root(
 
 
 def _register() -> None:
-    from admet_hpo.cli import data_commands, search_commands, train_commands
+    from admet_hpo.cli import config_commands, data_commands, search_commands, train_commands
 
     app.add_typer(data_commands.app, name="data")
+    app.add_typer(config_commands.app, name="config")
     train_commands.register(app)
     search_commands.register(app)
 
