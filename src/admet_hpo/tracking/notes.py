@@ -1,0 +1,61 @@
+"""Links from a trial to its MLflow run: the run page URL and the optuna-dashboard note (Markdown)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def trial_run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The tracking server's page of a run, ``{uri}/#/experiments/{experiment}/runs/{run}``, for an
+    ``http(s)`` tracking URI; None for every other store (a SQLite or file store has no web page).
+
+    Credentials in the URI are dropped from the link (a browser asks for them), query and fragment too.
+    """
+    parts = urlsplit(tracking_uri)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    host = parts.netloc.rpartition("@")[2]
+    base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _format_value(value: float) -> str:
+    return str(value) if math.isnan(value) or math.isinf(value) else f"{value:.6g}"
+
+
+def dashboard_note(trial_number: int, metrics: Mapping[str, float], run_id: str, link: str | None) -> str:
+    """Markdown for a trial's optuna-dashboard note: a table of ``metrics`` (in the given order) and the
+    MLflow run. ``link`` is the run page URL (``http(s)``, rendered as a link on the run id) or a local
+    path or artifact URI (shown as code beside the run id); None shows the run id only."""
+    lines = [f"### Trial {trial_number}", ""]
+    if metrics:
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {_markdown_cell(name)} | {_format_value(float(v))} |" for name, v in metrics.items()]
+        lines.append("")
+    if link is not None and link.lower().startswith(("http://", "https://")):
+        lines.append(f"MLflow run: [{run_id}]({link})")
+    elif link is not None:
+        lines.append(f"MLflow run: `{run_id}` (artifacts: `{link}`)")
+    else:
+        lines.append(f"MLflow run: `{run_id}`")
+    return "\n".join(lines) + "\n"
+
+
+def save_trial_note(study: optuna.Study, trial_id: int, markdown: str) -> None:
+    """Store ``markdown`` as the optuna-dashboard note of the trial with storage id ``trial_id``
+    (``trial._trial_id``, not the trial number); works for running and finished trials and replaces an
+    earlier note."""
+    import optuna
+    from optuna_dashboard import save_note
+
+    save_note(optuna.Trial(study, trial_id), markdown)
