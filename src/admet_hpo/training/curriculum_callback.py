@@ -35,10 +35,7 @@ class CurriculumCallback(pl.Callback):
 
     def metrics(self) -> dict[str, float]:
         """The phase index and per-quality draw shares, as flat metrics for the epoch record."""
-        flat = {"curriculum/phase": float(self.curriculum.phase_index)}
-        for quality, share in self.curriculum.probabilities.items():
-            flat[f"curriculum/p_{quality}"] = float(share)
-        return flat
+        return self.curriculum.metrics("curriculum/")
 
     def state_dict(self) -> dict[str, Any]:
         return {"curriculum": self.curriculum.state_dict()}

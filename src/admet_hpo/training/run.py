@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.data.table import MoleculeTable, SplitIndices
 from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, SamplerEpochCallback
+from admet_hpo.training.curriculum_callback import CurriculumCallback
 from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
 from admet_hpo.training.model import build_mpnn, fit_target_scaler
 from admet_hpo.training.prediction import evaluation_loader, predict
@@ -62,7 +63,9 @@ def train(
     added to the Lightning trainer (e.g. a pruning callback). ``data`` skips loading when the caller
     already holds the validated table and its split (the study runner loads it once per worker).
     """
-    from admet_hpo.data import build_molecule_dataset, load_training_data
+    from admet_hpo.data.datasets import build_molecule_dataset
+    from admet_hpo.data.featurize import FeatureCache
+    from admet_hpo.data.training_data import load_training_data
     from admet_hpo.sampling import build_batch_sampler
 
     pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
@@ -73,13 +76,23 @@ def train(
 
         raise DataValidationError(f"{table.source}: the validation split has no labelled rows")
 
+    features = FeatureCache()
     scaler = fit_target_scaler(table.targets[train_rows])
-    train_set = build_molecule_dataset(table, train_rows)
-    val_set = build_molecule_dataset(table, val_rows)
+    train_set = build_molecule_dataset(table, train_rows, features)
+    val_set = build_molecule_dataset(table, val_rows, features)
     train_set.normalize_targets(scaler)
     val_set.normalize_targets(scaler)
 
-    batch_sampler = build_batch_sampler(config.sampling, table.subset(train_rows), config.trainer.batch_size)
+    train_table = table.subset(train_rows)
+    batch_sampler = build_batch_sampler(
+        config.sampling,
+        train_table.targets,
+        batch_size=config.trainer.batch_size,
+        quality=train_table.quality,
+        experiment=train_table.experiment,
+        condition=train_table.condition,
+        task_names=table.target_names,
+    )
     train_loader = DataLoader(
         train_set,
         batch_sampler=batch_sampler,
@@ -93,14 +106,24 @@ def train(
     checkpoint = ModelCheckpoint(
         dirpath=output_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_last=True
     )
+    trainer_callbacks: list[pl.Callback] = [SamplerEpochCallback(batch_sampler), checkpoint]
+    extra_metrics = []
+    if config.sampling.log_weight_statistics:
+        extra_metrics.append(lambda: batch_sampler.statistics().as_metrics("sampler/"))
+    if batch_sampler.curriculum is not None:
+        curriculum = CurriculumCallback(
+            batch_sampler.curriculum, config.sampling.curriculum.reset_early_stopping_on_phase_change
+        )
+        trainer_callbacks.append(curriculum)
+        extra_metrics.append(curriculum.metrics)
     history = EpochHistoryCallback(
-        val_loader=evaluation_loader(val_set, config.trainer.batch_size),
+        val_loader=val_loader,
         val_targets=table.targets[val_rows],
         task_names=table.target_names,
-        extra_metrics=[],
+        extra_metrics=extra_metrics,
         listeners=list(listeners),
     )
-    trainer_callbacks: list[pl.Callback] = [SamplerEpochCallback(batch_sampler), checkpoint, history]
+    trainer_callbacks.append(history)
     if config.trainer.early_stopping_patience is not None:
         trainer_callbacks.append(
             EarlyStopping(monitor="val_loss", mode="min", patience=config.trainer.early_stopping_patience)
@@ -125,7 +148,7 @@ def train(
 
     best_path = Path(checkpoint.best_model_path)
     best_model = MPNN.load_from_checkpoint(best_path, map_location="cpu")
-    test_set = build_molecule_dataset(table, test_rows)
+    test_set = build_molecule_dataset(table, test_rows, features)
     val_metrics = per_task_metrics(
         table.targets[val_rows], predict(best_model, evaluation_loader(val_set, 256)), table.target_names
     )
