@@ -1,0 +1,70 @@
+"""``hpo data list / fetch / check``: output, exit codes and user errors without tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from admet_hpo.cli.main import app
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_list_shows_known_sets_and_cache_state(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "list", "--cache-dir", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for name in ("demo", "biogen_adme", "adme_multisource"):
+        assert name in result.output
+    assert " yes " not in result.output
+
+
+def test_fetch_demo_prints_path_and_summary(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "fetch", "demo", "--cache-dir", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "known" / "demo-v1.csv") in result.output
+    assert "labels per task by experiment" in result.output and "lab_c" in result.output
+    assert "labels per task by quality" in result.output
+    assert "no problems found" in result.output
+
+
+def test_fetch_errors_are_user_errors(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["data", "fetch", "biogen_adme", "--from", str(tmp_path), "--cache-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "error:" in result.output and "ADME_public_set_3521.csv not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_lists_problems_and_exits_1(runner: CliRunner, write_csv) -> None:
+    path = write_csv("smiles,a,b,quality\nCCO,1,2,high\nC1CC,x,3,meh\n")
+    result = runner.invoke(
+        app, ["data", "check", str(path), "--targets", "a,b", "--qualities", "high,low"], terminal_width=300
+    )
+    assert result.exit_code == 1
+    assert "3 problem(s)" in result.output
+    assert "warning" in result.output and "unparsable SMILES at line 3" in result.output
+    assert "column 'a': 1 non-numeric value at line 3" in result.output
+    assert "(found 'meh')" in result.output
+
+
+def test_check_clean_table_exits_0_and_guesses_targets(runner: CliRunner, write_csv) -> None:
+    path = write_csv("id,smiles,a,b,experiment\nm1,CCO,1,,lab1\nm2,CCN,,2,lab2\n")
+    result = runner.invoke(app, ["data", "check", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "targets (numeric columns): a, b" in result.output
+    assert "2 data rows, 2 usable" in result.output
+    assert "no problems found" in result.output
+
+
+def test_check_unreadable_file_is_a_user_error(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "table.txt"
+    path.write_text("x")
+    result = runner.invoke(app, ["data", "check", str(path), "--targets", "a"])
+    assert result.exit_code == 2
+    assert "unsupported table format '.txt'" in result.output
