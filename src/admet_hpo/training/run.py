@@ -56,12 +56,15 @@ def train(
     listeners: Sequence[EpochListener] = (),
     progress_bar: bool | None = None,
     data: tuple[MoleculeTable, SplitIndices] | None = None,
+    resume_from: Path | None = None,
 ) -> TrainingResult:
     """Train ``config`` and evaluate its best checkpoint on the validation and test splits.
 
     ``listeners`` receive each epoch's metrics (see :class:`EpochHistoryCallback`); ``callbacks`` are
     added to the Lightning trainer (e.g. a pruning callback). ``data`` skips loading when the caller
     already holds the validated table and its split (the study runner loads it once per worker).
+    ``resume_from`` continues from a Lightning checkpoint of the same config (e.g. ``last.ckpt``); the
+    resumed run draws exactly the batches an uninterrupted run would.
     """
     from admet_hpo.data.datasets import build_molecule_dataset
     from admet_hpo.data.featurize import FeatureCache
@@ -143,8 +146,10 @@ def train(
         default_root_dir=output_dir,
         num_sanity_val_steps=0,
     )
-    batch_sampler.set_epoch(0)
-    trainer.fit(model, train_loader, val_loader)
+    # Lightning draws the first epoch's first batch before any epoch hook: set that epoch here.
+    batch_sampler.set_epoch(0 if resume_from is None else resume_epoch(resume_from))
+    # Our own checkpoints hold chemprop objects (metrics, transforms): load them as full pickles.
+    trainer.fit(model, train_loader, val_loader, ckpt_path=resume_from, weights_only=False)
 
     best_path = Path(checkpoint.best_model_path)
     best_model = MPNN.load_from_checkpoint(best_path, map_location="cpu")
@@ -178,6 +183,12 @@ def train(
     write_result(result, output_dir / "metrics.json")
     torch.set_grad_enabled(True)
     return result
+
+
+def resume_epoch(checkpoint_path: Path) -> int:
+    """The epoch a run resumed from ``checkpoint_path`` starts with (epochs already processed)."""
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
 
 
 def write_result(result: TrainingResult, path: Path) -> None:
