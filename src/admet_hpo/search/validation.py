@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from admet_hpo.config.legacy import rewrite_legacy_keys
 from admet_hpo.config.loading import read_yaml_mapping
 from admet_hpo.config.search_space import load_search_space
 from admet_hpo.config.study import StudyConfig, load_study
@@ -32,13 +33,15 @@ class FileReport:
 
 def detect_kind(path: Path) -> FileKind:
     """Tell a file's kind from its top-level keys: ``parameters`` (search space), ``search_spaces`` or
-    other study-only keys (study), or training-config sections (training config)."""
-    keys = set(read_yaml_mapping(path))
+    other study-only keys (study), or training-config sections, legacy ones included (training config)."""
+    raw = read_yaml_mapping(path)
+    keys = set(raw)
     if "parameters" in keys:
         return "space"
     if keys & (set(StudyConfig.model_fields) - set(TrainingConfig.model_fields)):
         return "study"
-    if keys and keys <= set(TrainingConfig.model_fields):
+    current, _ = rewrite_legacy_keys(raw, str(path))
+    if current and set(current) <= set(TrainingConfig.model_fields):
         return "training"
     raise ConfigError(
         f"{path}: cannot tell whether this is a study, a search space or a training config from its "
@@ -77,5 +80,17 @@ _CHECKS = {"study": _check_study, "space": _check_space, "training": _check_trai
 
 
 def validate_file(path: Path, kind: FileKind | None = None) -> FileReport:
-    """Load and check ``path`` as ``kind`` (detected when None); raises :class:`ConfigError` on problems."""
-    return _CHECKS[kind or detect_kind(path)](path)
+    """Load and check ``path`` as ``kind`` (detected when None); raises :class:`ConfigError` on problems.
+
+    Deprecation warnings raised while loading (legacy training-config keys) become report warnings.
+    """
+    package_dir = Path(__file__).resolve().parents[1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        report = _CHECKS[kind or detect_kind(path)](path)
+    deprecations = [
+        str(warning.message)
+        for warning in caught
+        if issubclass(warning.category, DeprecationWarning) and package_dir in Path(warning.filename).parents
+    ]
+    return replace(report, warnings=deprecations + report.warnings)

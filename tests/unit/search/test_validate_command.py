@@ -91,3 +91,32 @@ def test_schema_command_writes_the_generated_schemas(tmp_path: Path) -> None:
     when = space_schema["$defs"]["WhenCondition"]["properties"]
     assert "in" in when and "in_" not in when
     assert "model.depth" in space_schema["$defs"]["IntParameter"]["properties"]["path"]["enum"]
+
+
+def test_legacy_training_keys_are_detected_and_reported_as_warnings(write_yaml: Callable[..., Path]) -> None:
+    legacy = write_yaml(
+        "old.yaml",
+        {"data": {"dataset": "demo"}, "optimization": {"task_sampling_alpha": 0.3}, "curriculum": {}},
+    )
+    assert detect_kind(legacy) == "training"
+    result = runner.invoke(app, ["validate", str(legacy)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "'optimization.task_sampling_alpha' is deprecated; use 'sampling.task_oversampling'" in result.output
+    )
+    assert "'curriculum' is deprecated; use 'sampling.curriculum'" in result.output
+    space = write_yaml("space.yaml", {"parameters": {"alpha": ALPHA}})
+    study = write_yaml(
+        "study.yaml",
+        {
+            "name": "s",
+            "search_spaces": ["space.yaml"],
+            "n_trials": 1,
+            "training": {"data": {"dataset": "demo"}, "optimization": {"task_sampling_alpha": 0.3}},
+        },
+    )
+    result = runner.invoke(app, ["validate", str(space), str(study)])
+    assert result.exit_code == 0, result.output
+    assert f"{study}: training: 'optimization.task_sampling_alpha' is deprecated" in result.output
+    # the legacy key enabled task oversampling, so searching alpha is not flagged as ineffective
+    assert "sampling.task_oversampling.enabled is false" not in result.output
