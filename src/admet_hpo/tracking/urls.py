@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
 
 MASK = "***"
 
@@ -57,6 +60,18 @@ def mask_text(text: str) -> str:
     """
     masked = _URL_IN_TEXT.sub(lambda match: mask_url(match.group()), text)
     return _SECRET_PARAMETER.sub(rf"\g<1>{MASK}", masked)
+
+
+def mask_data(value: Any) -> Any:
+    """``value`` with :func:`mask_text` applied to every string (and path) inside it; mappings and
+    sequences are rebuilt as dicts (string keys) and lists, other values are returned as they are."""
+    if isinstance(value, Mapping):
+        return {str(key): mask_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(item) for item in value]
+    if isinstance(value, str | PurePath):
+        return mask_text(str(value))
+    return value
 
 
 class SecretMaskingFilter(logging.Filter):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import PurePath
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admet_hpo.tracking.urls import SecretMaskingFilter, add_secret_masking, mask_text, mask_url
+from admet_hpo.tracking.urls import SecretMaskingFilter, add_secret_masking, mask_data, mask_text, mask_url
 
 SCHEMES = st.sampled_from(["postgresql", "postgresql+psycopg", "mysql+pymysql", "http", "https", "sqlite"])
 USERS = st.text(st.characters(codec="utf-8", exclude_characters=":/@\x00"), min_size=1, max_size=12)
@@ -125,3 +126,11 @@ def test_filter_lets_malformed_log_calls_through_unchanged() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "%d items", ("not a number",), None)
     assert SecretMaskingFilter().filter(record) is True
     assert record.args == ("not a number",)
+
+
+def test_mask_data_masks_nested_strings_and_paths() -> None:
+    data = {"storage": "postgresql://u:pw@h/db", 3: [PurePath("/x/y"), ("sqlite:///a.db", 1.5, None)]}
+    assert mask_data(data) == {
+        "storage": "postgresql://u:***@h/db",
+        "3": ["/x/y", ["sqlite:///a.db", 1.5, None]],
+    }

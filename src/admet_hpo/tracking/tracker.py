@@ -1,0 +1,362 @@
+"""Linking an Optuna study to MLflow: one experiment and one parent run per study, one child run per trial.
+
+Every call names its run explicitly through an :class:`mlflow.MlflowClient`; nothing uses MLflow's global
+active-run stack, so trials in several threads or processes never interfere. The study keeps the parent
+run id as the user attribute ``mlflow_parent_run_id`` and each trial keeps its run id as ``mlflow_run_id``
+(optuna-dashboard shows both). Passwords are masked in every param, tag and logged config.
+
+MLflow is imported lazily (it costs seconds), so importing this module is cheap.
+
+Lifecycle of one worker process::
+
+    ensure_tracking_store(uri)            # once, in the launching process, before any worker starts
+    tracker = StudyTracker(uri)
+    tracker.start_study(study, storage_url=storage)
+    run_id = tracker.start_trial(trial)   # after the trial's parameters are sampled
+    tracker.log_epoch_metrics(run_id, {"train_loss": ..., "val_loss": ...}, step=epoch)
+    tracker.finish_trial(run_id, TrialState.COMPLETE, value=best_val_loss)
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import yaml
+
+from admet_hpo.tracking.keys import mlflow_key
+from admet_hpo.tracking.lineage import Lineage, collect_lineage
+from admet_hpo.tracking.notes import trial_run_url
+from admet_hpo.tracking.plots import figure_html, study_figures
+from admet_hpo.tracking.status import run_status
+from admet_hpo.tracking.store import default_artifact_root, experiment_artifact_location
+from admet_hpo.tracking.urls import mask_data, mask_text, mask_url
+
+if TYPE_CHECKING:
+    import optuna
+    from mlflow.entities import Run
+    from optuna.trial import TrialState
+
+#: Study user attribute holding the parent run id; trial user attribute holding the trial's run id.
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+RUN_ID_ATTR = "mlflow_run_id"
+
+STUDY_NAME_TAG = "optuna.study_name"
+TRIAL_NUMBER_TAG = "optuna.trial_number"
+STATE_TAG = "optuna.state"
+ERROR_TAG = "optuna.error"
+STORAGE_TAG = "optuna.storage"
+ROLE_TAG = "admet_hpo.role"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+#: Metric holding the trial's objective value, logged by :meth:`StudyTracker.finish_trial`.
+VALUE_METRIC = "trial_value"
+
+STALE_RUN_ERROR = "the worker running this trial stopped; the trial was failed by its heartbeat"
+
+_MAX_METRICS_PER_BATCH = 1000
+_MAX_PARAMS_OR_TAGS_PER_BATCH = 100
+_MAX_ERROR_LENGTH = 4000
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class StudyTracker:
+    """MLflow tracking of one Optuna study from one process (create one per worker process).
+
+    ``tracking_uri`` is any MLflow tracking URI. For a ``sqlite:///`` store, artifacts go to
+    ``mlartifacts/<study>`` beside the database unless ``artifact_root`` says otherwise.
+    """
+
+    def __init__(self, tracking_uri: str, *, artifact_root: str | None = None) -> None:
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self._client = MlflowClient(tracking_uri)
+        self._artifact_root = (
+            artifact_root if artifact_root is not None else default_artifact_root(tracking_uri)
+        )
+        self._study: tuple[str, str] | None = None  # (experiment id, parent run id) once start_study ran
+
+    # ----------------------------------------------------------------------------------------- study level
+
+    @property
+    def experiment_id(self) -> str:
+        """The study's MLflow experiment id (after :meth:`start_study`)."""
+        return self._started()[0]
+
+    @property
+    def parent_run_id(self) -> str:
+        """The study's parent run id (after :meth:`start_study`)."""
+        return self._started()[1]
+
+    @functools.cached_property
+    def lineage(self) -> Lineage:
+        """Git commit and package versions of this process, collected on first use."""
+        return collect_lineage()
+
+    def start_study(
+        self, study: optuna.Study, *, storage_url: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        """Join the study's experiment (named after the study) and parent run, creating them if needed;
+        return the parent run id.
+
+        The first caller creates the experiment and the parent run and records the run id in the study's
+        user attributes; later callers (other workers, later nights) reuse both, and a parent run that was
+        closed by :meth:`finish_study` is set RUNNING again. A deleted experiment is restored; a deleted
+        parent run is replaced. Call it once in the launching process before workers start (workers
+        starting at the very same moment could otherwise each create a parent run; the loser of a detected
+        race deletes its own). ``storage_url`` is recorded masked; ``tags`` are added to a new parent run.
+        """
+        experiment_id = self._experiment(study.study_name)
+        recorded = study.user_attrs.get(PARENT_RUN_ATTR)
+        existing = self._live_run(recorded, experiment_id) if isinstance(recorded, str) else None
+        if existing is None:
+            parent = self._create_parent(study, experiment_id, storage_url, tags or {})
+        else:
+            parent = existing.info.run_id
+            if existing.info.status != "RUNNING":
+                self._client.update_run(parent, status="RUNNING")
+        self._study = (experiment_id, parent)
+        return parent
+
+    def finish_study(self) -> None:
+        """Mark the parent run FINISHED (a later :meth:`start_study` reopens it)."""
+        self._client.set_terminated(self.parent_run_id, status="FINISHED")
+
+    def log_study_plots(self, parent_run_id: str, study: optuna.Study) -> list[str]:
+        """Log the study's plots (see :func:`~admet_hpo.tracking.plots.study_figures`) as self-contained,
+        masked HTML artifacts ``plots/<name>.html`` on the parent run, replacing earlier versions; return
+        the artifact paths logged (none while no trial has completed)."""
+        logged = []
+        for stem, figure in study_figures(study).items():
+            artifact = f"plots/{stem}.html"
+            self._client.log_text(parent_run_id, figure_html(figure), artifact)
+            logged.append(artifact)
+        return logged
+
+    def close_stale_runs(self, study: optuna.Study) -> list[str]:
+        """Close the runs still RUNNING of trials that have finished, typically trials failed by heartbeat
+        after their worker died: each gets the status of its trial's state (FAIL -> FAILED with
+        :data:`STALE_RUN_ERROR` as ``optuna.error``). Returns the run ids closed."""
+        from optuna.trial import TrialState
+
+        experiment = self._client.get_experiment_by_name(study.study_name)
+        if experiment is None:
+            return []
+        finished_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        trials_by_run = {
+            trial.user_attrs[RUN_ID_ATTR]: trial
+            for trial in study.get_trials(deepcopy=False, states=finished_states)
+            if RUN_ID_ATTR in trial.user_attrs
+        }
+        closed = []
+        for run in self._running_runs(experiment.experiment_id):
+            trial = trials_by_run.get(run.info.run_id)
+            if trial is None:
+                continue
+            error = STALE_RUN_ERROR if trial.state == TrialState.FAIL else None
+            self.finish_trial(run.info.run_id, trial.state, value=trial.value, error=error)
+            closed.append(run.info.run_id)
+        return closed
+
+    # ----------------------------------------------------------------------------------------- trial level
+
+    def start_trial(self, trial: optuna.Trial) -> str:
+        """Create the trial's child run under the parent run and return its id.
+
+        Tags: ``mlflow.parentRunId``, ``optuna.study_name``, ``optuna.trial_number``, ``optuna.state`` =
+        RUNNING. The run id is stored as the trial's user attribute ``mlflow_run_id``, and the parameters
+        sampled so far are logged (call it after sampling; :meth:`log_params` adds later ones).
+        """
+        experiment_id, parent = self._started()
+        run = self._client.create_run(
+            experiment_id,
+            run_name=f"trial-{trial.number}",
+            tags={
+                PARENT_RUN_TAG: parent,
+                ROLE_TAG: "trial",
+                STUDY_NAME_TAG: trial.study.study_name,
+                TRIAL_NUMBER_TAG: str(trial.number),
+                STATE_TAG: "RUNNING",
+            },
+        )
+        run_id = run.info.run_id
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
+        self.log_params(run_id, trial.params)
+        return run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Log parameters (values as text, masked); keys are made valid MLflow keys. A parameter already
+        logged with a different value is an MLflow error (parameters are immutable)."""
+        from mlflow.entities import Param
+
+        entries = [Param(mlflow_key(name), mask_text(str(value))) for name, value in params.items()]
+        for chunk in _chunks(entries, _MAX_PARAMS_OR_TAGS_PER_BATCH):
+            self._client.log_batch(run_id, params=chunk)
+
+    def log_epoch_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        """Log one epoch's metrics (losses, per-task scores, sampler statistics, curriculum phase as a
+        number) at ``step`` in as few requests as MLflow allows. NaN and infinities are kept."""
+        from mlflow.entities import Metric
+
+        timestamp = int(time.time() * 1000)
+        entries = [Metric(mlflow_key(name), float(value), timestamp, step) for name, value in metrics.items()]
+        for chunk in _chunks(entries, _MAX_METRICS_PER_BATCH):
+            self._client.log_batch(run_id, metrics=chunk)
+
+    def log_final_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        """Log end-of-training metrics (one value each, at step 0). Name them apart from the per-epoch
+        series, e.g. ``test/rmse/<task>``."""
+        self.log_epoch_metrics(run_id, metrics, step=0)
+
+    def log_config(self, run_id: str, config: Mapping[str, Any], artifact_file: str = "config.yaml") -> None:
+        """Log a resolved configuration as a YAML artifact, every string masked. ``config`` holds plain
+        data (e.g. a pydantic ``model_dump(mode="json")``); paths are written as text."""
+        text = yaml.safe_dump(mask_data(config), sort_keys=False, allow_unicode=True)
+        self._client.log_text(run_id, text, artifact_file)
+
+    def log_lineage(
+        self, run_id: str, data_hash: str, split_hash: str, lineage: Lineage | None = None
+    ) -> None:
+        """Tag the run with the data and split hashes, the git commit (also as MLflow's
+        ``mlflow.source.git.commit``) and dirtiness, Python, platform and key package versions
+        (``lineage.*`` tags). ``lineage`` defaults to this process's :attr:`lineage`."""
+        lineage = lineage if lineage is not None else self.lineage
+        tags = {
+            "lineage.data_hash": data_hash,
+            "lineage.split_hash": split_hash,
+            "lineage.git_commit": lineage.git_commit or "unknown",
+            "lineage.git_dirty": "unknown" if lineage.git_dirty is None else str(lineage.git_dirty).lower(),
+            "lineage.python": lineage.python,
+            "lineage.platform": lineage.platform,
+        }
+        if lineage.git_commit is not None:
+            tags["mlflow.source.git.commit"] = lineage.git_commit
+        tags |= {
+            f"lineage.version.{name}": version or "not installed"
+            for name, version in lineage.packages.items()
+        }
+        self._set_tags(run_id, tags)
+
+    def log_checkpoint(self, run_id: str, path: Path, artifact_path: str = "checkpoints") -> None:
+        """Copy a checkpoint file into the run's artifacts under ``artifact_path``."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist or is not a file")
+        self._client.log_artifact(run_id, str(path), artifact_path)
+
+    def finish_trial(
+        self, run_id: str, state: TrialState, value: float | None = None, error: str | None = None
+    ) -> None:
+        """Close the trial's run: tag ``optuna.state``, log ``value`` as metric ``trial_value``, record
+        ``error`` (masked, truncated) as tag ``optuna.error``, and set the status COMPLETE -> FINISHED,
+        PRUNED -> KILLED, FAIL -> FAILED. Raises ValueError for an unfinished state, before any change."""
+        from mlflow.entities import Metric, RunTag
+
+        status = run_status(state)
+        tags = [RunTag(STATE_TAG, state.name)]
+        if error is not None:
+            tags.append(RunTag(ERROR_TAG, mask_text(error)[:_MAX_ERROR_LENGTH]))
+        metrics = [] if value is None else [Metric(VALUE_METRIC, float(value), int(time.time() * 1000), 0)]
+        self._client.log_batch(run_id, metrics=metrics, tags=tags)
+        self._client.set_terminated(run_id, status=status)
+
+    def run_link(self, run_id: str) -> str:
+        """Where a person finds the run: its page on the tracking server for an ``http(s)`` tracking URI,
+        else the run's artifact location (a local path or URI)."""
+        run = self._client.get_run(run_id)
+        return trial_run_url(self.tracking_uri, run.info.experiment_id, run_id) or run.info.artifact_uri
+
+    # ------------------------------------------------------------------------------------------- internals
+
+    def _started(self) -> tuple[str, str]:
+        if self._study is None:
+            raise RuntimeError("StudyTracker.start_study(study) must be called before trials are tracked")
+        return self._study
+
+    def _set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        entries = [RunTag(key, mask_text(value)) for key, value in tags.items()]
+        for chunk in _chunks(entries, _MAX_PARAMS_OR_TAGS_PER_BATCH):
+            self._client.log_batch(run_id, tags=chunk)
+
+    def _experiment(self, name: str) -> str:
+        """Id of the experiment called ``name``, created (or restored) if needed, tolerating a concurrent
+        creation by another worker."""
+        from mlflow.exceptions import MlflowException
+
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is None:
+            location = experiment_artifact_location(self._artifact_root, name)
+            try:
+                return self._client.create_experiment(name, artifact_location=location)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment = self._client.get_experiment_by_name(name)
+        if experiment.lifecycle_stage == "deleted":
+            self._client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+
+    def _live_run(self, run_id: str, experiment_id: str) -> Run | None:
+        """The run ``run_id`` if it exists, is not deleted and belongs to the experiment, else None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self._client.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            return None
+        alive = run.info.lifecycle_stage == "active" and run.info.experiment_id == experiment_id
+        return run if alive else None
+
+    def _create_parent(
+        self, study: optuna.Study, experiment_id: str, storage_url: str | None, tags: Mapping[str, str]
+    ) -> str:
+        parent_tags = {
+            ROLE_TAG: "study",
+            STUDY_NAME_TAG: study.study_name,
+            "optuna.directions": ",".join(direction.name for direction in study.directions),
+            "optuna.sampler": type(study.sampler).__name__,
+            "optuna.pruner": type(study.pruner).__name__,
+            **tags,
+        }
+        if storage_url is not None:
+            parent_tags[STORAGE_TAG] = mask_url(storage_url)
+        run = self._client.create_run(
+            experiment_id,
+            run_name=study.study_name,
+            tags={key: mask_text(str(value)) for key, value in parent_tags.items()},
+        )
+        own = run.info.run_id
+        study.set_user_attr(PARENT_RUN_ATTR, own)
+        recorded = study.user_attrs[PARENT_RUN_ATTR]
+        if recorded != own:  # another worker recorded its parent run between our write and this read
+            self._client.delete_run(own)
+        return recorded
+
+    def _running_runs(self, experiment_id: str) -> list[Run]:
+        """All RUNNING runs of the experiment (every page, read before any is changed)."""
+        runs: list[Run] = []
+        token = None
+        while True:
+            page = self._client.search_runs(
+                [experiment_id],
+                filter_string="attributes.status = 'RUNNING'",
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs

@@ -1,0 +1,68 @@
+"""Which study plots are built, and that their HTML carries no credentials."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from admet_hpo.tracking.plots import figure_html, study_figures
+
+HISTORY_AND_COORDINATES = ["optimization_history", "parallel_coordinate"]
+
+
+@pytest.fixture(autouse=True)
+def quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _study(values_and_params: list[tuple[float | None, dict[str, float]]]) -> optuna.Study:
+    """A study whose trials have the given parameter values; a value of None makes the trial fail."""
+    study = optuna.create_study()
+    for value, params in values_and_params:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={name: optuna.distributions.FloatDistribution(0.0, 10.0) for name in params},
+                value=value,
+                state=optuna.trial.TrialState.FAIL if value is None else optuna.trial.TrialState.COMPLETE,
+            )
+        )
+    return study
+
+
+def test_nothing_is_plotted_before_a_trial_completes() -> None:
+    assert study_figures(_study([])) == {}
+    assert study_figures(_study([(None, {"x": 1.0})])) == {}
+
+
+def test_importances_need_two_completed_trials_and_a_varying_shared_parameter() -> None:
+    assert sorted(study_figures(_study([(1.0, {"x": 1.0})]))) == HISTORY_AND_COORDINATES
+    constant = _study([(1.0, {"x": 1.0}), (2.0, {"x": 1.0})])
+    assert sorted(study_figures(constant)) == HISTORY_AND_COORDINATES
+    unshared = _study([(1.0, {"x": 1.0}), (2.0, {"y": 2.0})])
+    assert sorted(study_figures(unshared)) == HISTORY_AND_COORDINATES
+    varying = _study([(1.0, {"x": 1.0, "y": 3.0}), (2.0, {"x": 1.0, "y": 4.0}), (None, {"x": 5.0})])
+    assert sorted(study_figures(varying)) == [
+        "optimization_history",
+        "parallel_coordinate",
+        "param_importances",
+    ]
+
+
+def test_multi_objective_studies_are_not_plotted() -> None:
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    study.optimize(lambda trial: (trial.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    assert study_figures(study) == {}
+
+
+def test_figure_html_masks_parameter_values() -> None:
+    study = optuna.create_study()
+    choices = ["postgresql://u:topsecret@h/db", "sqlite:///local.db"]
+    for choice in choices:
+        study.enqueue_trial({"storage": choice})
+    study.optimize(lambda trial: float(len(trial.suggest_categorical("storage", choices))), n_trials=2)
+    html = figure_html(study_figures(study)["parallel_coordinate"])
+    assert "topsecret" not in html
+    # plotly writes "/" as "\u002f" inside the page's JSON
+    assert "postgresql://u:***@h/db".replace("/", "\\u002f") in html
+    assert "sqlite:///local.db".replace("/", "\\u002f") in html
