@@ -314,6 +314,26 @@ def test_experiment_created_concurrently_is_reused(
     assert loser.parent_run_id == winner.parent_run_id
 
 
+def test_parent_run_recorded_concurrently_by_another_worker_wins(
+    tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = optuna.create_study(study_name="parent-race", storage=_storage_url(tmp_path))
+    client = MlflowClient(tracking_uri)
+    record = study.set_user_attr
+    rivals = []
+
+    def record_then_overwritten_by_a_rival(key: str, value: str) -> None:
+        record(key, value)
+        experiment_id = client.get_experiment_by_name("parent-race").experiment_id
+        rivals.append(client.create_run(experiment_id, run_name="rival").info.run_id)
+        record(key, rivals[0])
+
+    monkeypatch.setattr(study, "set_user_attr", record_then_overwritten_by_a_rival)
+    tracker = StudyTracker(tracking_uri)
+    assert tracker.start_study(study) == rivals[0] == tracker.parent_run_id
+    assert [run.info.run_id for run in client.search_runs([tracker.experiment_id])] == rivals
+
+
 def test_misuse_is_reported(tracking_uri: str, tmp_path: Path) -> None:
     study = optuna.create_study(study_name="misuse", storage=_storage_url(tmp_path))
     tracker = StudyTracker(tracking_uri)
