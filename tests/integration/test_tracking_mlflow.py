@@ -243,6 +243,8 @@ def test_worker_processes_share_the_parent_run(tracking_uri: str, tmp_path: Path
     assert all(run.info.status == "FINISHED" for run in children)
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_close_stale_runs_fails_the_runs_of_reaped_trials(tracking_uri: str, tmp_path: Path) -> None:
     storage = optuna.storages.RDBStorage(_storage_url(tmp_path), heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(study_name="stale", storage=storage)
