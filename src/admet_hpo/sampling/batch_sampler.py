@@ -7,7 +7,8 @@ Drawing semantics of one epoch (all ranks compute the same sequence from ``(seed
    conditions all have ratio 0, are never chosen.
 2. The batch's primary part (``batch_size - int(batch_size * leaky)`` rows) is split over the chosen
    experiment's conditions that have positive weight, by ``condition_ratio`` (default equal) with
-   largest-remainder rounding; these quotas are the same for every batch of that experiment and epoch.
+   largest-remainder rounding (ties go to the condition whose label sorts first); these quotas are the
+   same for every batch of that experiment and epoch.
 3. Every slot of an (experiment, condition) cell, and every leaked slot (pooled over all other
    experiments), picks a weight class with probability proportional to the class's total joint weight
    within the pool, then takes the next row of that class's epoch stream: the class's rows in a fresh

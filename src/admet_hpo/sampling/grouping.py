@@ -54,7 +54,7 @@ class ClassLayout:
         class_of_row[member_rows] = member_classes
         order = np.argsort(member_classes.astype(_sort_type(present.size)), kind="stable")
         sizes = dense_sizes[present]
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        starts = (np.cumsum(sizes) - sizes).astype(np.int64)
         return cls(class_of_row, present, sizes, starts, member_rows[order])
 
     def shuffled_rows(self, rng: np.random.Generator) -> np.ndarray:
