@@ -162,7 +162,7 @@ class CurriculumState:
             codes = values.astype(np.int64)
             bad = (codes < 0) | (codes >= len(self.qualities))
         else:
-            labels = values.astype(str)
+            labels = values if values.dtype.kind == "U" else values.astype(str)
             known = np.asarray(self.qualities)
             order = np.argsort(known)
             pos = np.minimum(np.searchsorted(known[order], labels), len(known) - 1)
