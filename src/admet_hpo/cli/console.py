@@ -30,3 +30,17 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def quiet_libraries() -> None:
+    """Keep Lightning's and Optuna's INFO chatter and known deprecation noise off the terminal."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "optuna", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
+    from admet_hpo.tracking.urls import add_secret_masking
+
+    add_secret_masking()

@@ -31,12 +31,21 @@ def _root(
 
 
 def _register() -> None:
-    from admet_hpo.cli import config_commands, data_commands, search_commands, train_commands
+    from admet_hpo.cli import (
+        config_commands,
+        dashboard_commands,
+        data_commands,
+        search_commands,
+        study_commands,
+        train_commands,
+    )
 
     app.add_typer(data_commands.app, name="data")
     app.add_typer(config_commands.app, name="config")
     train_commands.register(app)
     search_commands.register(app)
+    dashboard_commands.register(app)
+    study_commands.register(app)
 
 
 _register()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from admet_hpo.cli.console import console, user_errors
+from admet_hpo.cli.console import console, quiet_libraries, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +25,7 @@ def train_command(
     from admet_hpo.cli.reports import training_summary
     from admet_hpo.config.training import load_training_config
 
+    quiet_libraries()
     config = load_training_config(config_path)
     if output_dir is not None:
         config.output_dir = output_dir

@@ -1,0 +1,136 @@
+"""One trial: sample -> resolved training config -> train with the joint sampler -> prune or score.
+
+The objective links each trial to its MLflow child run (run id as the trial's ``mlflow_run_id`` user
+attribute) and closes that run with the trial's final state, whatever ends the trial: completion,
+pruning, an exception, or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import TrialState
+
+from admet_hpo.search.space import apply_parameters, suggest
+from admet_hpo.tracking.urls import mask_text
+
+if TYPE_CHECKING:
+    from admet_hpo.config.study import Study
+    from admet_hpo.config.training import TrainingConfig
+    from admet_hpo.data.table import MoleculeTable, SplitIndices
+    from admet_hpo.tracking.tracker import StudyTracker
+    from admet_hpo.training.run import TrainingResult
+
+ERROR_ATTR = "error"
+EPOCHS_ATTR = "epochs_run"
+OUTPUT_ATTR = "output_dir"
+
+EpochObserver = Callable[[int, int, dict[str, float]], None]
+"""Called with ``(trial_number, epoch, metrics)`` after every epoch (e.g. the live display)."""
+
+
+def trial_config(study: Study, values: dict[str, object], trial_number: int) -> TrainingConfig:
+    """The resolved training config of a trial: base config + sampled values, own output folder."""
+    config = apply_parameters(study.base_training, study.space, values)
+    config.output_dir = Path(study.output_dir) / "trials" / f"trial-{trial_number:04d}"
+    config.trainer = config.trainer.model_copy(update={"progress_bar": False})
+    return config
+
+
+def final_metrics(result: TrainingResult) -> dict[str, float]:
+    """Per-task validation and test metrics of the best checkpoint as flat ``split/task/metric`` keys."""
+    flat: dict[str, float] = {"best_val_loss": result.best_val_loss}
+    for split, metrics in (("best_val", result.val_metrics), ("test", result.test_metrics)):
+        for task, values in metrics.items():
+            for name in ("rmse", "mae", "r2"):
+                flat[f"{split}/{task}/{name}"] = getattr(values, name)
+    return flat
+
+
+class TrialObjective:
+    """The Optuna objective of a study in one worker process.
+
+    ``data`` is the study's table and split, loaded once per worker; every trial trains on it. The value
+    returned is the study metric: ``val_loss`` is the best epoch's validation loss; any other metric is
+    read from the best epoch's record (e.g. ``val/mean_rmse``).
+    """
+
+    def __init__(
+        self,
+        study: Study,
+        tracker: StudyTracker,
+        data: tuple[MoleculeTable, SplitIndices],
+        observer: EpochObserver | None = None,
+    ) -> None:
+        self.study = study
+        self.tracker = tracker
+        self.data = data
+        self.observer = observer
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        from admet_hpo.training.run import train
+
+        values = suggest(trial, self.study.space)
+        config = trial_config(self.study, values, trial.number)
+        trial.set_user_attr(OUTPUT_ATTR, str(config.output_dir))
+        run_id = self.tracker.start_trial(trial)
+        self.tracker.log_config(run_id, config.model_dump(mode="json"))
+        self.tracker.log_lineage(run_id, self.data[0].content_hash, self.data[1].split_hash)
+        epochs: list[int] = []
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            epochs.append(epoch)
+            trial.set_user_attr(EPOCHS_ATTR, len(epochs))
+            self.tracker.log_epoch_metrics(run_id, metrics, step=epoch)
+            if self.observer is not None:
+                self.observer(trial.number, epoch, metrics)
+            value = metrics.get(self.study.metric)
+            if value is None or not math.isfinite(value):
+                return
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.study.metric} = {value:.4g})")
+
+        try:
+            result = train(config, listeners=[on_epoch], progress_bar=False, data=self.data)
+        except optuna.TrialPruned:
+            self.tracker.finish_trial(run_id, TrialState.PRUNED)
+            raise
+        except BaseException as exc:
+            message = mask_text(f"{type(exc).__name__}: {exc}")
+            trial.set_user_attr(ERROR_ATTR, message[:2000])
+            self.tracker.finish_trial(run_id, TrialState.FAIL, error=message + "\n" + traceback.format_exc())
+            raise
+        value = self.metric_value(result)
+        self.tracker.log_final_metrics(run_id, final_metrics(result))
+        self.tracker.log_checkpoint(run_id, result.checkpoint_path)
+        self.tracker.finish_trial(run_id, TrialState.COMPLETE, value=value)
+        self._save_note(trial, run_id, result, value)
+        return value
+
+    def metric_value(self, result: TrainingResult) -> float:
+        """The study metric of a finished training (see :meth:`metric_value_of`)."""
+        return self.metric_value_of(self.study.metric, result)
+
+    @staticmethod
+    def metric_value_of(metric: str, result: TrainingResult) -> float:
+        """``val_loss``: the best epoch's validation loss; any other metric: its value at that epoch."""
+        if metric == "val_loss":
+            return result.best_val_loss
+        best_epoch = min(result.history, key=lambda record: record.get("val_loss", math.inf))
+        if metric not in best_epoch:
+            raise KeyError(f"metric {metric!r} is not among the epoch metrics {sorted(best_epoch)}")
+        return float(best_epoch[metric])
+
+    def _save_note(self, trial: optuna.Trial, run_id: str, result: TrainingResult, value: float) -> None:
+        from admet_hpo.tracking.notes import dashboard_note, save_trial_note
+
+        metrics = {self.study.metric: value, "epochs": float(result.epochs_run)}
+        metrics |= {f"test {task} RMSE": m.rmse for task, m in result.test_metrics.items()}
+        note = dashboard_note(trial.number, metrics, run_id, self.tracker.run_link(run_id))
+        save_trial_note(trial.study, trial._trial_id, note)

@@ -1,0 +1,134 @@
+"""What a person sees while a study runs: a live rich panel, one JSON line per trial, or nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Literal
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+OutputMode = Literal["live", "json", "quiet"]
+
+
+def _value(value: float | None) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+
+
+def _params(params: dict[str, object], limit: int = 6) -> str:
+    shown = [f"{k}={_value(v) if isinstance(v, float) else v}" for k, v in list(params.items())[:limit]]
+    return ", ".join(shown) + (" …" if len(params) > limit else "")
+
+
+class StudyProgress:
+    """Tracks a running study for display: an Optuna trial callback plus a per-epoch observer.
+
+    ``mode="live"`` redraws a panel (trials done / budget, pruned, failed, best value and parameters,
+    the current trial's epoch); ``"json"`` prints one JSON object per finished trial; ``"quiet"`` prints
+    nothing. Use it as a context manager around the run.
+    """
+
+    def __init__(self, console: Console, budget: int | None, mode: OutputMode = "live") -> None:
+        self.console = console
+        self.budget = budget
+        self.mode = mode
+        self.counts = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
+        self.best: FrozenTrial | None = None
+        self.current: tuple[int, int, float | None] | None = None
+        self.started = time.monotonic()
+        self._live: Live | None = None
+
+    def __enter__(self) -> StudyProgress:
+        if self.mode == "live":
+            self._live = Live(self.render(), console=self.console, refresh_per_second=2, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+            self._live.__exit__(None, None, None)
+
+    def on_epoch(self, trial_number: int, epoch: int, metrics: dict[str, float]) -> None:
+        """Observer of each training epoch (see :class:`~admet_hpo.search.objective.TrialObjective`)."""
+        self.current = (trial_number, epoch, metrics.get("val_loss"))
+        self._refresh()
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback after each finished trial."""
+        if trial.state in self.counts:
+            self.counts[trial.state] += 1
+        if trial.state == TrialState.COMPLETE:
+            self.best = study.best_trial
+        self.current = None
+        if self.mode == "json":
+            record = {
+                "trial": trial.number,
+                "state": trial.state.name,
+                "value": trial.value,
+                "params": trial.params,
+                "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
+                "error": trial.user_attrs.get("error"),
+            }
+            self.console.print_json(json.dumps(record, default=str))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+
+    def render(self) -> Group:
+        """The live panel."""
+        done = sum(self.counts.values())
+        budget = "∞" if self.budget is None else str(self.budget)
+        elapsed = time.monotonic() - self.started
+        header = Text.assemble(
+            ("trials ", "bold"),
+            f"{done}/{budget}  ",
+            ("complete ", "green"),
+            f"{self.counts[TrialState.COMPLETE]}  ",
+            ("pruned ", "yellow"),
+            f"{self.counts[TrialState.PRUNED]}  ",
+            ("failed ", "red"),
+            f"{self.counts[TrialState.FAIL]}  ",
+            f"elapsed {elapsed:,.0f}s",
+        )
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        if self.best is not None:
+            table.add_row("best", f"trial {self.best.number}: {_value(self.best.value)}")
+            table.add_row("params", _params(self.best.params))
+        if self.current is not None:
+            number, epoch, val_loss = self.current
+            table.add_row("running", f"trial {number}, epoch {epoch + 1}, val_loss {_value(val_loss)}")
+        return Group(header, table)
+
+
+def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
+    """A table of every trial: number, state, value, key parameters, epochs run, MLflow run id."""
+    trials = study.get_trials(deepcopy=False)
+    names = sorted({name for t in trials for name in t.params})[:key_params]
+    table = Table(title=f"study {study.study_name}", title_justify="left")
+    for column in ("#", "state", "value", *names, "epochs", "mlflow run"):
+        table.add_column(column, justify="right" if column in ("#", "value", "epochs") else "left")
+    for t in trials:
+        cells = [
+            _value(t.params[n]) if isinstance(t.params.get(n), float) else str(t.params.get(n, "–"))
+            for n in names
+        ]
+        table.add_row(
+            str(t.number),
+            t.state.name,
+            _value(t.value),
+            *cells,
+            str(t.user_attrs.get("epochs_run", "–")),
+            str(t.user_attrs.get("mlflow_run_id", "–")),
+        )
+    return table
