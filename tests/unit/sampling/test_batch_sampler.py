@@ -8,9 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from torch.utils.data import DataLoader, TensorDataset
 
 from admet_hpo.errors import DataValidationError
 from admet_hpo.sampling import (
@@ -347,3 +349,13 @@ def test_options_of_switched_off_structures_warn(split: Split, caplog: pytest.Lo
     with caplog.at_level(logging.WARNING, logger="admet_hpo.sampling.batch_sampler"):
         FlexibleBatchSampler(JointWeighting(split.targets), 10, leaky=0.2, condition_ratio={"human": 1})
     assert "['leaky', 'condition_ratio'] have no effect" in caplog.text
+
+
+def test_a_torch_dataloader_yields_the_sampler_batches(split: Split) -> None:
+    sampler = structured(split, batch_size=32)
+    dataset = TensorDataset(torch.arange(len(split.labelled)))
+    loader = DataLoader(dataset, batch_sampler=sampler)
+    sampler.set_epoch(2)
+    batches = [batch[0].tolist() for batch in loader]
+    assert len(loader) == len(sampler) == len(batches)
+    assert batches == sampler.epoch_batches(2).tolist()

@@ -54,6 +54,21 @@ def test_draw_frequencies_match_the_joint_probabilities(split: Split) -> None:
     assert_fits(np.bincount(sampler.indices(0), minlength=len(members))[members], np.ones(members.sum()))
 
 
+@pytest.mark.parametrize("phase", [0, 2])
+def test_count_normalised_curriculum_draws_each_quality_with_probability_p_q(
+    split: Split, phase: int
+) -> None:
+    curriculum = CurriculumState(QUALITIES, patience=1)
+    for epoch in range(phase + 1):
+        curriculum.update(epoch, 1.0)
+    weighting = JointWeighting(split.targets, quality=split.quality, curriculum=curriculum)
+    drawn = split.quality[JointSampler(weighting, num_samples=DRAWS, seed=phase).indices(0)]
+    observed = np.array([(drawn == q).sum() for q in QUALITIES])
+    assert_fits(observed, [curriculum.probabilities[q] for q in QUALITIES])
+    group_sizes = [(split.quality[split.labelled] == q).sum() for q in QUALITIES]
+    assert rejects(observed, np.array(group_sizes) * [curriculum.probabilities[q] for q in QUALITIES])
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.integers(0, 10_000),
