@@ -1,0 +1,107 @@
+"""``hpo dashboard``: serve a study's Optuna storage with optuna-dashboard until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from admet_hpo.cli.console import console, error_console, user_errors
+from admet_hpo.search.dashboard import Server
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@user_errors
+def dashboard(
+    study_file: Path | None = typer.Argument(
+        None, help="Study YAML file whose storage to serve (or give --storage)."
+    ),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL to serve; overrides the study file's storage."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
+    allow_remote: bool = typer.Option(
+        False,
+        "--allow-remote",
+        help="Allow a non-loopback --host. Anyone reaching it can create, rename and delete studies.",
+    ),
+    server: Server = typer.Option(
+        "auto", "--server", help="optuna-dashboard's server: auto (gunicorn if installed), wsgiref, gunicorn."
+    ),
+) -> None:
+    """Serve a study's Optuna storage with optuna-dashboard until Ctrl-C.
+
+    Trials, plots and each trial's note with its MLflow run are browsable at http://127.0.0.1:8080.
+    The dashboard can create, rename and delete studies: it listens on loopback unless told otherwise.
+    """
+    from admet_hpo.errors import ConfigError
+    from admet_hpo.search.dashboard import dashboard_url, ensure_port_free, is_loopback, running_dashboard
+    from admet_hpo.search.dashboard import storage_studies as list_studies
+    from admet_hpo.tracking.urls import mask_url
+
+    if study_file is None and storage is None:
+        raise ConfigError("give a study file (hpo dashboard STUDY.yaml) or --storage URL")
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(
+            f"--host {host} is not a loopback address: the dashboard has no login and can create, rename "
+            "and delete studies in the storage; pass --allow-remote to listen there anyway"
+        )
+    study_name = None
+    if study_file is not None:
+        from admet_hpo.config.study import load_study
+        from admet_hpo.search.versioning import versioned_study_name
+
+        study = load_study(study_file)
+        storage = storage or study.storage
+        study_name = versioned_study_name(study)
+    assert storage is not None
+    studies = list_studies(storage)
+    ensure_port_free(host, port)
+    if not is_loopback(host):
+        error_console.print(
+            f"[yellow]warning:[/] listening on {host}: anyone who reaches port {port} can create, rename and "
+            f"delete studies in {mask_url(storage)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if study_name is not None and study_name not in studies:
+        error_console.print(
+            f"[yellow]warning:[/] study {study_name} is not in the storage yet (run 'hpo run {study_file}'); "
+            f"studies there: {', '.join(sorted(studies)) or 'none'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with running_dashboard(storage, host, port, server) as process:
+            console.print(
+                f"optuna-dashboard: {dashboard_url(host, port, studies.get(study_name or ''))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if study_name is not None:
+                console.print(f"study:   {study_name}", highlight=False)
+            else:
+                console.print(f"studies: {', '.join(sorted(studies)) or 'none'}", highlight=False)
+            console.print(f"storage: {mask_url(storage)}", highlight=False, soft_wrap=True)
+            console.print("Ctrl-C stops the dashboard.", highlight=False)
+            status = process.wait()
+    except KeyboardInterrupt:
+        console.print("dashboard stopped", highlight=False)
+        return
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    if status != 0:
+        error_console.print(f"optuna-dashboard exited with status {status}", highlight=False)
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``dashboard`` to ``app``."""
+    app.command("dashboard")(dashboard)
