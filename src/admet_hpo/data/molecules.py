@@ -39,27 +39,29 @@ def smiles_error(smiles: str) -> str | None:
 
 
 @cache
-def molecule_key(smiles: str) -> str:
-    """A molecule's identity: its InChIKey (tautomers and different SMILES spellings agree), falling back
-    to RDKit's canonical SMILES when no InChIKey can be made, or the string itself when it does not parse."""
+def _identity(smiles: str) -> tuple[str, str]:
+    """(molecule key, Murcko scaffold) from one parse; see :func:`molecule_key`, :func:`murcko_scaffold`."""
     mol = parse_smiles(smiles)
     if mol is None:
-        return f"unparsed:{smiles}"
+        return f"unparsed:{smiles}", ""
     block = BlockLogs()
     try:
         key = Chem.MolToInchiKey(mol)
     finally:
         del block
-    return key or f"smiles:{Chem.MolToSmiles(mol)}"
+    scaffold = MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=False)
+    return key or f"smiles:{Chem.MolToSmiles(mol)}", scaffold
 
 
-@cache
+def molecule_key(smiles: str) -> str:
+    """A molecule's identity: its InChIKey (tautomers and different SMILES spellings agree), falling back
+    to RDKit's canonical SMILES when no InChIKey can be made, or the string itself when it does not parse."""
+    return _identity(smiles)[0]
+
+
 def murcko_scaffold(smiles: str) -> str:
-    """The Bemis-Murcko scaffold SMILES (no stereo); ``""`` for acyclic molecules."""
-    mol = parse_smiles(smiles)
-    if mol is None:
-        return ""
-    return MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=False)
+    """The Bemis-Murcko scaffold SMILES (no stereo); ``""`` for acyclic or unparsable molecules."""
+    return _identity(smiles)[1]
 
 
 def molecule_keys(smiles: Iterable[str]) -> np.ndarray:
