@@ -75,19 +75,17 @@ def pack_records(cells: pd.DataFrame, targets: Sequence[str], conditions: Sequen
     cells = cells.reset_index(drop=True)
     keys = pd.DataFrame(
         {
-            "compound": pd.factorize(cells["compound"])[0],
-            "condition": cells["condition"].map({name: i for i, name in enumerate(conditions)}),
-            "quality": cells["quality"].map({name: i for i, name in enumerate(QUALITIES)}),
+            "_compound": pd.factorize(cells["compound"])[0],
+            "_condition": cells["condition"].map({name: i for i, name in enumerate(conditions)}),
+            "_quality": cells["quality"].map({name: i for i, name in enumerate(QUALITIES)}),
         }
     )
     if keys.isna().any().any():
         raise ValueError("cells with a condition or quality outside the configured lists")
-    keys["slot"] = keys.assign(target=cells["target"]).groupby([*keys.columns, "target"]).cumcount()
-    index = pd.MultiIndex.from_frame(keys)
-    values = pd.Series(cells["value"].to_numpy(), index=index.copy()).to_frame("value")
-    values["target"] = cells["target"].to_numpy()
-    wide = values.set_index("target", append=True)["value"].unstack("target").reindex(columns=list(targets))
-    meta = cells[["smiles", "experiment", "condition", "quality", "compound"]].set_index(index)
-    meta = meta[~meta.index.duplicated(keep="first")]
+    keyed = pd.concat([keys, cells], axis=1)
+    keyed["_slot"] = keyed.groupby([*keys.columns, "target"]).cumcount()
+    record = [*keys.columns, "_slot"]
+    wide = keyed.pivot(index=record, columns="target", values="value").reindex(columns=list(targets))
+    meta = keyed.groupby(record)[["smiles", "experiment", "condition", "quality", "compound"]].first()
     records = wide.join(meta).sort_index().reset_index(drop=True)
     return records[["smiles", *targets, "experiment", "condition", "quality", "compound"]]
