@@ -5,7 +5,9 @@ worker starts: concurrent schema creation on a fresh SQLite file or PostgreSQL d
 then join the study by its versioned name and storage URL, from this machine or any other.
 
 ``n_trials`` is the study's budget of finished (COMPLETE or PRUNED) trials, so running the same command
-again resumes an interrupted study instead of adding a full budget on top; failed trials do not count.
+again resumes an interrupted study instead of adding a full budget on top. Failed trials do not count
+against the budget; a worker starts at most twice its remaining budget, so a study whose every trial
+fails still ends.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def run_worker(
         budget_callbacks.append(MaxTrialsCallback(n_trials, states=FINISHED))
     optuna_study.optimize(
         objective,
-        n_trials=remaining,
+        n_trials=None if remaining is None else 2 * remaining,
         timeout=timeout,
         catch=(Exception,),
         callbacks=budget_callbacks,
