@@ -131,3 +131,36 @@ def test_resumed_run_draws_and_scores_exactly_like_an_uninterrupted_one(tmp_path
     phases = [h["curriculum/phase_index"] for h in uninterrupted.history[3:]]
     assert [h["curriculum/phase_index"] for h in resumed.history] == phases
     torch.set_num_threads(2)
+
+
+LEGACY_CONFIG = """\
+data: {dataset: demo}
+model: {message_hidden_dim: 16, depth: 2, ffn_hidden_dim: 16}
+optim: {warmup_epochs: 1}
+trainer: {max_epochs: 3, early_stopping_patience: null, progress_bar: false}
+optimization: {task_sampling_alpha: 0.7}
+curriculum: {qualities: [high, medium, low], patience: 1}
+output_dir: legacy-run
+"""
+
+
+def test_legacy_config_and_its_migration_train_identically(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from admet_hpo.cli import app
+    from admet_hpo.config.training import load_training_config
+
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_text(LEGACY_CONFIG, encoding="utf-8")
+    migrated = tmp_path / "migrated.yaml"
+    result = CliRunner().invoke(app, ["config", "migrate", str(legacy), "-o", str(migrated)])
+    assert result.exit_code == 0, result.output
+    assert "task_sampling_alpha" not in migrated.read_text() and "task_oversampling" in migrated.read_text()
+
+    with pytest.warns(DeprecationWarning, match="task_sampling_alpha"):
+        legacy_config = load_training_config(legacy)
+    migrated_config = load_training_config(migrated)
+    migrated_config.output_dir = tmp_path / "migrated-run"
+    assert legacy_config.sampling == migrated_config.sampling
+    old, new = train(legacy_config), train(migrated_config)
+    assert [h["val_loss"] for h in old.history] == [h["val_loss"] for h in new.history]
