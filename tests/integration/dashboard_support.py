@@ -33,6 +33,7 @@ class TrackedStudy:
     storage: str
     tracking_uri: str
     study_name: str
+    experiment_id: str  # the study's MLflow experiment
     run_ids: dict[int, str]  # trial number -> MLflow run id
     notes: dict[int, str]  # trial number -> Markdown note saved for the dashboard
 
@@ -86,7 +87,9 @@ def build_tracked_study(directory: Path, *, tracking_server: str | None = None) 
         save_trial_note(optuna_study, trial._trial_id, notes[number])
         optuna_study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         run_ids[number] = run_id
-    return TrackedStudy(study_file, study.storage, study.mlflow_tracking_uri, name, run_ids, notes)
+    return TrackedStudy(
+        study_file, study.storage, study.mlflow_tracking_uri, name, tracker.experiment_id, run_ids, notes
+    )
 
 
 def free_port() -> int:
