@@ -37,6 +37,8 @@ def quiet_libraries() -> None:
     import logging
     import warnings
 
+    import lightning.pytorch  # noqa: F401 - it sets its loggers to INFO on import: import first
+
     for name in ("lightning.pytorch", "lightning.fabric", "optuna", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
