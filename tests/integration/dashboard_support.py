@@ -144,10 +144,13 @@ class RunningDashboard:
 
 
 @contextlib.contextmanager
-def hpo_dashboard(arguments: list[str], port: int, log_dir: Path) -> Iterator[RunningDashboard]:
+def hpo_dashboard(
+    arguments: list[str], port: int, log_dir: Path, *, sigint_ignored: bool = False
+) -> Iterator[RunningDashboard]:
     """Run ``hpo dashboard <arguments> --port <port>`` until ``/api/studies`` answers (at most
     :data:`STARTUP_TIMEOUT_S`), yield it, and make sure that ``hpo`` and every dashboard process it
-    started are gone afterwards, whatever the test did."""
+    started are gone afterwards, whatever the test did. ``sigint_ignored`` starts ``hpo`` with SIGINT
+    ignored, as a shell script's background job is."""
     hpo = Path(sys.executable).with_name("hpo")
     stdout_path, stderr_path = log_dir / "hpo-dashboard.out", log_dir / "hpo-dashboard.err"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
@@ -157,6 +160,7 @@ def hpo_dashboard(arguments: list[str], port: int, log_dir: Path) -> Iterator[Ru
             stdout=stdout,
             stderr=stderr,
             env={**os.environ, "COLUMNS": "200"},
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
         )
     running = RunningDashboard(process, port, stdout_path, stderr_path)
     try:

@@ -63,7 +63,8 @@ def _nothing_listens(port: int) -> bool:
 @pytest.mark.timeout(120)
 def test_dashboard_serves_every_trial_with_its_mlflow_run(tracked: TrackedStudy, tmp_path: Path) -> None:
     port = free_port()
-    with hpo_dashboard(["--storage", tracked.storage, "--server", "wsgiref"], port, tmp_path) as running:
+    arguments = ["--storage", tracked.storage, "--server", "wsgiref"]
+    with hpo_dashboard(arguments, port, tmp_path, sigint_ignored=True) as running:
         study_id = _study_id(running.base_url, tracked.study_name)
         detail = get_json(f"{running.base_url}/api/studies/{study_id}")
         trials = {trial["number"]: trial for trial in detail["trials"]}
@@ -95,7 +96,7 @@ def test_dashboard_serves_every_trial_with_its_mlflow_run(tracked: TrackedStudy,
         assert argv[argv.index("--host") + 1] == "127.0.0.1"
         assert not Path(argv[argv.index("--from-config") + 1]).exists()
 
-        assert running.interrupt() == 0  # Ctrl-C
+        assert running.interrupt() == 0  # Ctrl-C stops it, even when started with SIGINT ignored
         assert "dashboard stopped" in running.stdout_path.read_text()
         assert dashboard_processes(port) == []
         assert _nothing_listens(port)
@@ -265,8 +266,9 @@ def test_study_not_yet_in_storage_warns_and_lists_the_versions_there(
     study_file.write_text(tracked.study_file.read_text().replace("joint_sampler.yaml", other_space.name))
     result = _hpo(str(study_file), "--storage", tracked.storage)
     assert result.exit_code == 0, result.output
-    assert f"studies there: {tracked.study_name}" in result.output
-    assert "is not in the storage yet (run 'hpo run" in result.output
+    assert f"is not in the storage yet (run 'hpo run {study_file}'); studies: {tracked.study_name}" in (
+        result.output
+    )
     assert "optuna-dashboard: http://127.0.0.1:8080/dashboard\n" in result.output
 
 

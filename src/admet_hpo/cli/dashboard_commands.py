@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -11,9 +13,29 @@ import typer
 from admet_hpo.cli.console import console, error_console, user_errors
 from admet_hpo.search.dashboard import Server
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt while the block runs, so the dashboard is stopped
+    whoever stops ``hpo`` (even when SIGINT was ignored, as for background jobs of a script)."""
+    previous = {number: signal.signal(number, _interrupt) for number in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _warn(message: str) -> None:
+    from rich.markup import escape
+
+    error_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @user_errors
@@ -41,12 +63,15 @@ def dashboard(
     The dashboard can create, rename and delete studies: it listens on loopback unless told otherwise.
     """
     from admet_hpo.errors import ConfigError
-    from admet_hpo.search.dashboard import dashboard_url, ensure_port_free, is_loopback, running_dashboard
-    from admet_hpo.search.dashboard import storage_studies as list_studies
+    from admet_hpo.search.dashboard import (
+        dashboard_url,
+        ensure_port_free,
+        is_loopback,
+        running_dashboard,
+        storage_studies,
+    )
     from admet_hpo.tracking.urls import mask_url
 
-    if study_file is None and storage is None:
-        raise ConfigError("give a study file (hpo dashboard STUDY.yaml) or --storage URL")
     if not is_loopback(host) and not allow_remote:
         raise ConfigError(
             f"--host {host} is not a loopback address: the dashboard has no login and can create, rename "
@@ -60,43 +85,30 @@ def dashboard(
         study = load_study(study_file)
         storage = storage or study.storage
         study_name = versioned_study_name(study)
-    assert storage is not None
-    studies = list_studies(storage)
+    elif storage is None:
+        raise ConfigError("give a study file (hpo dashboard STUDY.yaml) or --storage URL")
+    studies = storage_studies(storage)
     ensure_port_free(host, port)
     if not is_loopback(host):
-        error_console.print(
-            f"[yellow]warning:[/] listening on {host}: anyone who reaches port {port} can create, rename and "
-            f"delete studies in {mask_url(storage)}",
-            highlight=False,
-            soft_wrap=True,
+        _warn(
+            f"listening on {host}: anyone who reaches port {port} can create, rename and delete studies in "
+            f"{mask_url(storage)}"
         )
+    listed = ", ".join(sorted(studies)) or "none"
     if study_name is not None and study_name not in studies:
-        error_console.print(
-            f"[yellow]warning:[/] study {study_name} is not in the storage yet (run 'hpo run {study_file}'); "
-            f"studies there: {', '.join(sorted(studies)) or 'none'}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+        _warn(f"study {study_name} is not in the storage yet (run 'hpo run {study_file}'); studies: {listed}")
+    study_id = studies.get(study_name) if study_name is not None else None
     try:
-        with running_dashboard(storage, host, port, server) as process:
-            console.print(
-                f"optuna-dashboard: {dashboard_url(host, port, studies.get(study_name or ''))}",
-                highlight=False,
-                soft_wrap=True,
-            )
-            if study_name is not None:
-                console.print(f"study:   {study_name}", highlight=False)
-            else:
-                console.print(f"studies: {', '.join(sorted(studies)) or 'none'}", highlight=False)
+        with _stop_signals_interrupt(), running_dashboard(storage, host, port, server) as process:
+            url = dashboard_url(host, port, study_id)
+            console.print(f"optuna-dashboard: {url}", highlight=False, soft_wrap=True)
+            console.print(f"study:   {study_name}" if study_name else f"studies: {listed}", highlight=False)
             console.print(f"storage: {mask_url(storage)}", highlight=False, soft_wrap=True)
             console.print("Ctrl-C stops the dashboard.", highlight=False)
             status = process.wait()
     except KeyboardInterrupt:
         console.print("dashboard stopped", highlight=False)
         return
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
     if status != 0:
         error_console.print(f"optuna-dashboard exited with status {status}", highlight=False)
         raise typer.Exit(code=1)
