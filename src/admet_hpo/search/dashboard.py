@@ -155,8 +155,9 @@ def storage_studies(storage: str) -> dict[str, int]:
         finally:
             rdb.engine.dispose()
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ConfigError(
-            f"storage {shown}: cannot be read as an Optuna storage: {mask_text(str(exc).splitlines()[0])}"
+            f"storage {shown}: cannot be read as an Optuna storage: {mask_text(reason)}"
         ) from None
 
 
