@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+SPREAD_RTOL = 1e-12
+
+
 @dataclass(frozen=True)
 class TaskMetrics:
     """Metrics of one task over its labelled rows; NaN when the task has no (or one, for R^2) label."""
@@ -23,7 +26,8 @@ def per_task_metrics(
     """RMSE, MAE and R^2 per task, each over the rows where that task is labelled.
 
     ``y_true`` and ``y_pred`` are ``(rows, tasks)``; NaN in ``y_true`` marks a missing label. R^2 is
-    ``1 - SS_res / SS_tot`` and is NaN when the labelled values have no spread.
+    ``1 - SS_res / SS_tot`` and is NaN when the labelled values have no spread (``SS_tot`` below
+    ``SPREAD_RTOL`` times their sum of squares, i.e. equal up to rounding).
     """
     if y_true.shape != y_pred.shape or y_true.shape[1] != len(task_names):
         raise ValueError(
@@ -37,7 +41,8 @@ def per_task_metrics(
         mae = np.abs(residual).sum(axis=0) / counts
         mean = np.where(mask, y_true, 0.0).sum(axis=0) / counts
         ss_tot = (np.where(mask, y_true - mean, 0.0) ** 2).sum(axis=0)
-        r2 = np.where(ss_tot > 0, 1.0 - (residual**2).sum(axis=0) / ss_tot, np.nan)
+        no_spread = ss_tot <= SPREAD_RTOL * (np.where(mask, y_true, 0.0) ** 2).sum(axis=0)
+        r2 = np.where(no_spread, np.nan, 1.0 - (residual**2).sum(axis=0) / ss_tot)
     return {
         name: TaskMetrics(n=int(counts[t]), rmse=float(np.sqrt(mse[t])), mae=float(mae[t]), r2=float(r2[t]))
         for t, name in enumerate(task_names)

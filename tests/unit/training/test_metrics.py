@@ -21,7 +21,8 @@ def reference(y_true: np.ndarray, y_pred: np.ndarray, task: int) -> tuple[int, f
     rmse = math.sqrt(float(np.mean((t - p) ** 2)))
     mae = float(np.mean(np.abs(t - p)))
     ss_tot = float(np.sum((t - t.mean()) ** 2))
-    r2 = 1 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    spread = ss_tot > 1e-12 * float(np.sum(t**2))
+    r2 = 1 - float(np.sum((t - p) ** 2)) / ss_tot if spread else math.nan
     return int(t.size), rmse, mae, r2
 
 
