@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 SPREAD_RTOL = 1e-12
 
 
