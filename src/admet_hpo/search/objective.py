@@ -57,7 +57,8 @@ class TrialObjective:
 
     ``data`` is the study's table and split, loaded once per worker; every trial trains on it. The value
     returned is the study metric: ``val_loss`` is the best epoch's validation loss; any other metric is
-    read from the best epoch's record (e.g. ``val/mean_rmse``).
+    read from the best epoch's record (e.g. ``val/mean_rmse``). ``trial_attrs`` are set as user
+    attributes on every trial this objective runs (e.g. the night of a nightly sweep).
     """
 
     def __init__(
@@ -66,15 +67,19 @@ class TrialObjective:
         tracker: StudyTracker,
         data: tuple[MoleculeTable, SplitIndices],
         observer: EpochObserver | None = None,
+        trial_attrs: dict[str, object] | None = None,
     ) -> None:
         self.study = study
         self.tracker = tracker
         self.data = data
         self.observer = observer
+        self.trial_attrs = dict(trial_attrs or {})
 
     def __call__(self, trial: optuna.Trial) -> float:
         from admet_hpo.training.run import train
 
+        for key, value in self.trial_attrs.items():
+            trial.set_user_attr(key, value)
         values = suggest(trial, self.study.space)
         config = trial_config(self.study, values, trial.number)
         trial.set_user_attr(OUTPUT_ATTR, str(config.output_dir))

@@ -122,11 +122,13 @@ def run_worker(
     worker_index: int = 0,
     observer: EpochObserver | None = None,
     callbacks: tuple[TrialCallback, ...] = (),
+    trial_attrs: dict[str, object] | None = None,
 ) -> RunSummary:
     """Run trials of an existing study in this process until the budget or the timeout is spent.
 
     A trial that raises is recorded FAIL (its error as the ``error`` user attribute) and the study goes
     on. Ctrl-C marks the running trial FAIL, closes its MLflow run as FAILED and re-raises.
+    ``trial_attrs`` become user attributes of every trial this worker runs.
     """
     from optuna.study import MaxTrialsCallback
 
@@ -140,7 +142,8 @@ def run_worker(
         return summarize(optuna_study)
     tracker = StudyTracker(study.mlflow_tracking_uri)
     tracker.start_study(optuna_study)
-    objective = TrialObjective(study, tracker, load_training_data(study.base_training), observer)
+    data = load_training_data(study.base_training)
+    objective = TrialObjective(study, tracker, data, observer, trial_attrs)
     budget_callbacks: list[TrialCallback] = list(callbacks)
     if n_trials is not None:
         budget_callbacks.append(MaxTrialsCallback(n_trials, states=FINISHED))
