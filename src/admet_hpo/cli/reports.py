@@ -21,18 +21,10 @@ def training_summary(result: TrainingResult) -> Table:
         title=f"best val_loss {result.best_val_loss:.4f} after {result.epochs_run} epochs",
         title_justify="left",
     )
-    for column in (
-        "task",
-        "n val",
-        "val RMSE",
-        "val MAE",
-        "val R²",
-        "n test",
-        "test RMSE",
-        "test MAE",
-        "test R²",
-    ):
-        table.add_column(column, justify="left" if column == "task" else "right")
+    widest = max((len(task) for task in result.task_names), default=4)
+    table.add_column("task", no_wrap=True, min_width=widest)
+    for column in ("n val", "val RMSE", "val MAE", "val R²", "n test", "test RMSE", "test MAE", "test R²"):
+        table.add_column(column, justify="right")
     for task in result.task_names:
         val = result.val_metrics[task]
         test = result.test_metrics.get(task)
