@@ -164,3 +164,33 @@ def test_legacy_config_and_its_migration_train_identically(tmp_path: Path) -> No
     assert legacy_config.sampling == migrated_config.sampling
     old, new = train(legacy_config), train(migrated_config)
     assert [h["val_loss"] for h in old.history] == [h["val_loss"] for h in new.history]
+
+
+def test_hpo_train_cli_prints_the_per_task_summary(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from admet_hpo.cli import app
+
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        "data: {dataset: demo}\nmodel: {message_hidden_dim: 16, depth: 2, ffn_hidden_dim: 16}\n"
+        "optim: {warmup_epochs: 1}\ntrainer: {max_epochs: 2, early_stopping_patience: null}\n"
+        "output_dir: out\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["train", str(config), "--quiet"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "best val_loss" in result.output and "permeability" in result.output
+    assert (tmp_path / "out" / "best.pt").is_file() and (tmp_path / "out" / "metrics.json").is_file()
+
+
+def test_hpo_train_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from admet_hpo.cli import app
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("data: {dataset: demo}\nmodel: {depth: 0}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", str(config)])
+    assert result.exit_code == 2
+    assert "bad.yaml: model.depth" in result.output and "Traceback" not in result.output
