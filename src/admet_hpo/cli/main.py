@@ -35,6 +35,7 @@ def _register() -> None:
         config_commands,
         dashboard_commands,
         data_commands,
+        ops_commands,
         search_commands,
         study_commands,
         train_commands,
@@ -46,6 +47,7 @@ def _register() -> None:
     search_commands.register(app)
     dashboard_commands.register(app)
     study_commands.register(app)
+    ops_commands.register(app)
 
 
 _register()
