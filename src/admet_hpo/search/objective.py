@@ -2,12 +2,16 @@
 
 The objective links each trial to its MLflow child run (run id as the trial's ``mlflow_run_id`` user
 attribute) and closes that run with the trial's final state, whatever ends the trial: completion,
-pruning, an exception, or Ctrl-C.
+pruning, an exception, or Ctrl-C. Lightning turns Ctrl-C during training into ``SystemExit``; the
+objective turns it back into ``KeyboardInterrupt`` so that Optuna records the trial FAIL and the caller
+sees an interruption. Each trial records the worker that ran it (``worker`` = ``host:pid``).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import socket
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 ERROR_ATTR = "error"
 EPOCHS_ATTR = "epochs_run"
 OUTPUT_ATTR = "output_dir"
+WORKER_ATTR = "worker"
 
 EpochObserver = Callable[[int, int, dict[str, float]], None]
 """Called with ``(trial_number, epoch, metrics)`` after every epoch (e.g. the live display)."""
@@ -50,6 +55,13 @@ def final_metrics(result: TrainingResult) -> dict[str, float]:
             for name in ("rmse", "mae", "r2"):
                 flat[f"{split}/{task}/{name}"] = getattr(values, name)
     return flat
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, also as the ``SystemExit`` Lightning raises while handling it (and then ignores SIGINT)."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt)
+    )
 
 
 class TrialObjective:
@@ -74,16 +86,20 @@ class TrialObjective:
         self.data = data
         self.observer = observer
         self.trial_attrs = dict(trial_attrs or {})
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        #: The MLflow run of the trial this objective runs or ran last (None before its run exists).
+        self.run_id: str | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         from admet_hpo.training.run import train
 
-        for key, value in self.trial_attrs.items():
+        self.run_id = None
+        for key, value in {**self.trial_attrs, WORKER_ATTR: self.worker}.items():
             trial.set_user_attr(key, value)
         values = suggest(trial, self.study.space)
         config = trial_config(self.study, values, trial.number)
         trial.set_user_attr(OUTPUT_ATTR, str(config.output_dir))
-        run_id = self.tracker.start_trial(trial)
+        run_id = self.run_id = self.tracker.start_trial(trial)
         self.tracker.log_config(run_id, config.model_dump(mode="json"))
         self.tracker.log_lineage(run_id, self.data[0].content_hash, self.data[1].split_hash)
         epochs: list[int] = []
@@ -107,9 +123,12 @@ class TrialObjective:
             self.tracker.finish_trial(run_id, TrialState.PRUNED)
             raise
         except BaseException as exc:
-            message = mask_text(f"{type(exc).__name__}: {exc}")
+            interrupted = _interrupted(exc)
+            message = "interrupted (Ctrl-C)" if interrupted else mask_text(f"{type(exc).__name__}: {exc}")
             trial.set_user_attr(ERROR_ATTR, message[:2000])
             self.tracker.finish_trial(run_id, TrialState.FAIL, error=message + "\n" + traceback.format_exc())
+            if interrupted and not isinstance(exc, KeyboardInterrupt):
+                raise KeyboardInterrupt from exc
             raise
         value = self.metric_value(result)
         self.tracker.log_final_metrics(run_id, final_metrics(result))

@@ -5,16 +5,26 @@ worker starts: concurrent schema creation on a fresh SQLite file or PostgreSQL d
 then join the study by its versioned name and storage URL, from this machine or any other.
 
 ``n_trials`` is the study's budget of finished (COMPLETE or PRUNED) trials, so running the same command
-again resumes an interrupted study instead of adding a full budget on top. Failed trials do not count
-against the budget; a worker starts at most twice its remaining budget, so a study whose every trial
-fails still ends.
+again resumes an interrupted study instead of adding a full budget on top. Any number of workers meet it
+exactly (:mod:`admet_hpo.search.budget`). Failed trials do not count against the budget; a worker starts
+at most twice its remaining budget, so a study whose every trial fails still ends.
+
+A worker survives what happens to other workers and to the database: a trial of a worker that died is
+failed by its heartbeat and re-queued, and its MLflow run is closed as FAILED by the next worker (at start
+and after every trial); transient database errors are retried (:class:`~admet_hpo.search.storage.
+ResilientRDBStorage`); if its own trial was failed by another worker meanwhile (its heartbeats could not
+reach the database for longer than the grace period), the worker closes that trial's MLflow run as FAILED
+and goes on. Ctrl-C marks the running trial FAIL and its MLflow run FAILED, then re-raises.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +35,21 @@ import optuna
 from optuna.trial import TrialState
 
 from admet_hpo.search.algorithms import build_pruner, build_sampler
+from admet_hpo.search.budget import BudgetGate
 from admet_hpo.search.space import space_hash
-from admet_hpo.search.storage import open_storage
+from admet_hpo.search.storage import open_storage, study_lock
 from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
+
     from admet_hpo.config.study import Study
-    from admet_hpo.search.objective import EpochObserver
+    from admet_hpo.search.objective import EpochObserver, TrialObjective
+    from admet_hpo.tracking.tracker import StudyTracker
+
+log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -94,12 +112,20 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
     return optuna_study
 
 
-def load_existing_study(study: Study, storage_url: str | None = None, worker_index: int = 0) -> optuna.Study:
-    """The study's Optuna study as created by :func:`prepare_study`, with this worker's sampler."""
+def load_existing_study(
+    study: Study,
+    storage_url: str | None = None,
+    worker_index: int = 0,
+    *,
+    storage: RDBStorage | None = None,
+) -> optuna.Study:
+    """The study's Optuna study as created by :func:`prepare_study`, with this worker's sampler.
+
+    ``storage`` is an already opened storage of ``storage_url`` (default: opened here)."""
     url = storage_url or study.storage
     return optuna.load_study(
         study_name=versioned_study_name(study),
-        storage=open_storage(url, study.heartbeat),
+        storage=storage if storage is not None else open_storage(url, study.heartbeat),
         sampler=build_sampler(study, worker_index=worker_index),
         pruner=build_pruner(study),
     )
@@ -113,6 +139,91 @@ def remaining_trials(optuna_study: optuna.Study, budget: int | None) -> int | No
     return max(budget - finished, 0)
 
 
+#: ``optuna.error`` of the MLflow run of a trial that another worker failed while this one still ran it.
+TAKEN_OVER_ERROR = (
+    "the trial was failed by another worker (its heartbeats did not reach the storage within the grace "
+    "period) while this worker still ran it; it was re-queued"
+)
+
+
+class _WorkerObjective:
+    """The trial objective plus one worker's bookkeeping: releases the budget gate as soon as the trial
+    is RUNNING, and remembers which trial it runs, so that a trial left behind can be reconciled."""
+
+    def __init__(self, objective: TrialObjective, gate: BudgetGate | None) -> None:
+        self.objective = objective
+        self.gate = gate
+        self.trial_number: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.trial_number = trial.number
+        if self.gate is not None:
+            self.gate.started()
+        return self.objective(trial)
+
+
+class _WorkerRun:
+    """One worker's trials of an open study: the optimisation loop with its safety nets."""
+
+    def __init__(
+        self,
+        optuna_study: optuna.Study,
+        storage: RDBStorage,
+        objective: _WorkerObjective,
+        tracker: StudyTracker,
+    ) -> None:
+        self.optuna_study = optuna_study
+        self.storage = storage
+        self.objective = objective
+        self.tracker = tracker
+        self.study_id = storage.get_study_id_from_name(optuna_study.study_name)
+
+    def close_stale_runs(self) -> None:
+        """Close the MLflow runs still RUNNING of finished trials (trials of dead workers)."""
+        self.tracker.close_stale_runs(self.optuna_study)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback: the trial was told normally; close the runs of dead workers' trials."""
+        self.objective.trial_number = None
+        self.close_stale_runs()
+
+    def current_trial_id(self) -> int | None:
+        """The storage id of the trial this worker runs (from its objective's start until it is told)."""
+        number = self.objective.trial_number
+        if number is None:
+            return None
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+
+    def current_trial(self) -> FrozenTrial | None:
+        """The trial this worker runs, as stored now (None between trials)."""
+        trial_id = self.current_trial_id()
+        return None if trial_id is None else self.storage.get_trial(trial_id)
+
+    def taken_over(self) -> bool:
+        """Whether the error that escaped Optuna's optimisation loop comes from this worker's trial having
+        been finished by someone else while this worker ran it (Optuna then cannot tell it); if so, its
+        MLflow run is closed with the stored state."""
+        trial = self.current_trial()
+        if trial is None or trial.state == TrialState.RUNNING:
+            return False
+        self.objective.trial_number = None
+        run_id = self.objective.objective.run_id
+        if run_id is not None:
+            error = TAKEN_OVER_ERROR if trial.state == TrialState.FAIL else None
+            self.tracker.finish_trial(run_id, trial.state, value=trial.value, error=error)
+        log.warning("trial %d was finished by another worker (%s); going on", trial.number, trial.state.name)
+        return True
+
+    def fail_if_running(self) -> None:
+        """After an interruption: a trial of this worker still RUNNING is set FAIL (best effort)."""
+        try:
+            trial_id = self.current_trial_id()
+            if trial_id is not None and self.storage.get_trial(trial_id).state == TrialState.RUNNING:
+                self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except Exception as exc:  # the storage may be what failed; the heartbeat will fail the trial
+            log.warning("could not mark trial %s FAIL: %s", self.objective.trial_number, mask_text(str(exc)))
+
+
 def run_worker(
     study: Study,
     *,
@@ -123,40 +234,79 @@ def run_worker(
     observer: EpochObserver | None = None,
     callbacks: tuple[TrialCallback, ...] = (),
     trial_attrs: dict[str, object] | None = None,
+    poll_seconds: float | None = None,
 ) -> RunSummary:
     """Run trials of an existing study in this process until the budget or the timeout is spent.
 
+    ``n_trials`` is the study's budget of finished trials, shared exactly with every other worker (see
+    :mod:`admet_hpo.search.budget`); None runs until ``timeout`` or until a callback stops the study.
     A trial that raises is recorded FAIL (its error as the ``error`` user attribute) and the study goes
     on. Ctrl-C marks the running trial FAIL, closes its MLflow run as FAILED and re-raises.
-    ``trial_attrs`` become user attributes of every trial this worker runs.
+    ``trial_attrs`` become user attributes of every trial this worker runs. ``poll_seconds`` is how often
+    a worker waiting for other workers' trials looks again (default: the heartbeat interval, at most 5 s).
     """
-    from optuna.study import MaxTrialsCallback
-
     from admet_hpo.data.training_data import load_training_data
     from admet_hpo.search.objective import TrialObjective
     from admet_hpo.tracking.tracker import StudyTracker
 
-    optuna_study = load_existing_study(study, storage_url, worker_index)
+    url = storage_url or study.storage
+    storage = open_storage(url, study.heartbeat)
+    optuna_study = load_existing_study(study, url, worker_index, storage=storage)
     remaining = remaining_trials(optuna_study, n_trials)
     if remaining == 0:
         return summarize(optuna_study)
+    deadline = None if timeout is None else time.monotonic() + timeout
     tracker = StudyTracker(study.mlflow_tracking_uri)
     tracker.start_study(optuna_study)
     data = load_training_data(study.base_training)
-    objective = TrialObjective(study, tracker, data, observer, trial_attrs)
-    budget_callbacks: list[TrialCallback] = list(callbacks)
-    if n_trials is not None:
-        budget_callbacks.append(MaxTrialsCallback(n_trials, states=FINISHED))
-    optuna_study.optimize(
-        objective,
-        n_trials=None if remaining is None else 2 * remaining,
-        timeout=timeout,
-        catch=(Exception,),
-        callbacks=budget_callbacks,
-        gc_after_trial=True,
-    )
+    gate = None
+    if n_trials is not None and remaining is not None:
+        gate = BudgetGate(
+            optuna_study,
+            storage,
+            study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name)),
+            n_trials,
+            max_starts=2 * remaining,
+            deadline=deadline,
+            poll_seconds=poll_seconds if poll_seconds is not None else min(study.heartbeat.interval, 5),
+        )
+    objective = _WorkerObjective(TrialObjective(study, tracker, data, observer, trial_attrs), gate)
+    worker = _WorkerRun(optuna_study, storage, objective, tracker)
+    worker.close_stale_runs()
+    sigint_handler = signal.getsignal(signal.SIGINT)
+    try:
+        while gate is None or gate.admit():
+            try:
+                optuna_study.optimize(
+                    objective,
+                    timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
+                    catch=(Exception,),
+                    callbacks=[worker.after_trial, *callbacks, *([gate] if gate else [])],
+                    gc_after_trial=True,
+                )
+                break
+            except Exception:
+                if not worker.taken_over():
+                    raise
+    except BaseException:
+        worker.fail_if_running()
+        raise
+    finally:
+        if gate is not None:
+            gate.release()
+        _restore_sigint(sigint_handler)
+    worker.close_stale_runs()
     tracker.log_study_plots(tracker.parent_run_id, optuna_study)
     return summarize(optuna_study)
+
+
+def _restore_sigint(handler: object) -> None:
+    """Lightning ignores SIGINT after a Ctrl-C during training; give the process its handler back."""
+    if (
+        signal.getsignal(signal.SIGINT) is not handler
+        and threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGINT, handler)  # type: ignore[arg-type]
 
 
 def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | None, index: int) -> list[str]:

@@ -1,19 +1,59 @@
-"""Optuna RDB storage for a study: SQLite on one machine, PostgreSQL (or another RDB) across many."""
+"""Optuna RDB storage for a study: SQLite on one machine, PostgreSQL (or another RDB) across many.
+
+Connections. Every worker process keeps its own small connection pool (:func:`engine_kwargs`): one
+connection for the thread that asks, reports and tells, one for Optuna's heartbeat thread and one for the
+study lock (:func:`study_lock`), plus a little overflow. N workers therefore hold about ``3 N``
+connections to a PostgreSQL server. Pooled connections are checked before use (``pool_pre_ping``), so
+connections the server dropped while idle (a restart, ``pg_terminate_backend``, a firewall timeout) are
+replaced silently. SQLite waits up to :data:`SQLITE_BUSY_TIMEOUT_S` for another process's write lock.
+
+Transient errors. :class:`ResilientRDBStorage` retries every storage call that fails with a transient
+error (a lost or refused connection, a deadlock, a busy SQLite file: :func:`is_transient`) with
+exponential backoff until :class:`RetryPolicy`'s deadline, then raises. Retrying is safe because each
+call is one transaction that either committed or did not: writes of parameters, attributes and
+intermediate values are upserts, and a state change whose commit went through before its connection
+dropped is recognised on retry. One window is left, as in Optuna's own retries of trial creation: a
+connection lost after the server committed a new trial but before the client heard of it makes the
+retry create a second trial, and the first stays RUNNING without heartbeat.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.tracking.urls import mask_url
+from admet_hpo.tracking.urls import mask_text, mask_url
 
 if TYPE_CHECKING:
-    from optuna.storages import RDBStorage
+    import sqlalchemy
 
     from admet_hpo.config.study import HeartbeatConfig
 
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_S = 60
+#: Per worker process: the trial thread, the heartbeat thread and the study lock.
+POOL_SIZE = 3
+POOL_MAX_OVERFLOW = 2
+#: Replace pooled connections older than this (servers and firewalls drop long-idle connections).
+POOL_RECYCLE_S = 1800
+CONNECT_TIMEOUT_S = 10
+#: ``application_name`` of the workers' PostgreSQL connections (visible in ``pg_stat_activity``).
+APPLICATION_NAME = "admet-hpo"
+
+T = TypeVar("T")
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -24,37 +64,362 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def engine_kwargs(url: str) -> dict[str, object]:
-    """SQLAlchemy engine options: a long busy timeout for SQLite, ``pool_pre_ping`` for servers."""
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options: a long busy timeout for SQLite; for servers a per-worker pool
+    (:data:`POOL_SIZE` + :data:`POOL_MAX_OVERFLOW`) with ``pool_pre_ping`` and recycling, and for
+    PostgreSQL a connect timeout and the ``application_name`` :data:`APPLICATION_NAME`."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-    return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2}
+    kwargs: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": POOL_SIZE,
+        "max_overflow": POOL_MAX_OVERFLOW,
+        "pool_recycle": POOL_RECYCLE_S,
+    }
+    if url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": APPLICATION_NAME}
+    return kwargs
 
 
-def open_storage(url: str, heartbeat: HeartbeatConfig | None = None, *, create: bool = True) -> RDBStorage:
-    """An Optuna ``RDBStorage`` at ``url``.
+# ------------------------------------------------------------------------------------- transient errors
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a storage error may go away by itself: a connection that was lost, refused or invalidated,
+    a deadlock or lock timeout (database ``OperationalError`` / ``InterfaceError``), or a locked SQLite
+    file. Optuna's :class:`StorageInternalError` is judged by the database error it wraps. Data errors,
+    integrity errors, schema errors and everything else are not transient."""
+    import sqlalchemy.exc
+
+    cause = error.__cause__ if isinstance(error, StorageInternalError) else error
+    if not isinstance(cause, sqlalchemy.exc.DBAPIError):
+        return False
+    if cause.connection_invalidated:
+        return True
+    if not isinstance(cause, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return False
+    if type(cause.orig).__module__ == "sqlite3":
+        message = str(cause.orig).lower()
+        return "locked" in message or "busy" in message
+    return True
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient storage errors are retried: after ``first_wait`` seconds, then doubling up to
+    ``max_wait``, until ``deadline`` seconds have passed since the first failure; then the error is
+    raised. The default rides out a database restart of up to two minutes."""
+
+    deadline: float = 120.0
+    first_wait: float = 0.2
+    max_wait: float = 2.0
+
+    def waits(self) -> Callable[[float], float | None]:
+        """A fresh backoff schedule: called with the seconds elapsed since the first failure, it returns
+        the next wait, or None once the deadline has passed."""
+        attempt = 0
+
+        def next_wait(elapsed: float) -> float | None:
+            nonlocal attempt
+            if elapsed >= self.deadline:
+                return None
+            wait = min(self.first_wait * 2**attempt, self.max_wait, self.deadline - elapsed)
+            attempt += 1
+            return wait
+
+        return next_wait
+
+
+def retry_transient(
+    call: Callable[[], T],
+    what: str,
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """``call()``, retried after transient errors (:func:`is_transient`) as ``policy`` says.
+
+    Each retry is logged as a warning naming ``what`` and the error (credentials masked); ``on_retry``
+    is called with the error before each retry. Non-transient errors, and the last transient one, are
+    raised unchanged.
+    """
+    next_wait = policy.waits()
+    first_failure: float | None = None
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            wait = next_wait(now - first_failure)
+            if wait is None:
+                raise
+            reason = error.__cause__ if isinstance(error, StorageInternalError) else error
+            reason = getattr(reason, "orig", None) or reason  # the driver's message, without the SQL
+            detail = " ".join(str(reason).split())
+            log.warning(
+                "%s",
+                mask_text(f"study storage: {what} failed ({type(reason).__name__}: {detail})")
+                + f"; retrying in {wait:.1f} s",
+            )
+            if on_retry is not None:
+                on_retry(error)
+            sleep(wait)
+
+
+def _retried(name: str) -> Callable[..., Any]:
+    """A :class:`ResilientRDBStorage` method that runs RDBStorage's ``name`` under :func:`retry_transient`."""
+    method = getattr(RDBStorage, name)
+
+    @functools.wraps(method)
+    def retried(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        parent = getattr(super(ResilientRDBStorage, self), name)
+        return retry_transient(lambda: parent(*args, **kwargs), name, self.retry_policy)
+
+    return retried
+
+
+class ResilientRDBStorage(RDBStorage):
+    """Optuna's :class:`~optuna.storages.RDBStorage` whose calls survive transient database errors.
+
+    Every method that runs one transaction (those of :data:`RETRIED_METHODS`, which Optuna's cache layer
+    and heartbeat thread call) is retried by :func:`retry_transient` under ``retry_policy``. Setting a
+    trial's state is retried as well: when a retry finds the trial already in the state it was setting
+    (the first attempt committed, then its connection dropped), it succeeds instead of raising Optuna's
+    error for updating a finished trial.
+    """
+
+    def __init__(self, url: str, *, retry_policy: RetryPolicy | None = None, **kwargs: Any) -> None:
+        self.retry_policy = retry_policy or RetryPolicy()
+        super().__init__(url, **kwargs)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        retrying = False
+
+        def attempt() -> bool:
+            try:
+                return RDBStorage.set_trial_state_values(self, trial_id, state, values)
+            except UpdateFinishedTrialError:
+                if retrying and RDBStorage.get_trial(self, trial_id).state == state:
+                    return True  # an earlier attempt committed before its connection was lost
+                raise
+
+        def note_retry(_: BaseException) -> None:
+            nonlocal retrying
+            retrying = True
+
+        return retry_transient(attempt, "set_trial_state_values", self.retry_policy, on_retry=note_retry)
+
+
+#: RDBStorage methods that each run one transaction; wrapped by :func:`_retried` (set_trial_state_values
+#: has its own override). Private names are the ones Optuna's ``_CachedStorage`` calls (Optuna is pinned).
+RETRIED_METHODS = (
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "get_all_studies",
+    "_create_new_trial",
+    "_set_trial_param",
+    "get_trial_param",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial",
+    "_get_trials",
+    "_get_best_trial_id",
+    "record_heartbeat",
+    "_get_stale_trial_ids",
+)
+for _name in RETRIED_METHODS:
+    setattr(ResilientRDBStorage, _name, _retried(_name))
+
+
+def open_storage(
+    url: str,
+    heartbeat: HeartbeatConfig | None = None,
+    *,
+    create: bool = True,
+    retry_policy: RetryPolicy | None = None,
+) -> ResilientRDBStorage:
+    """An Optuna RDB storage at ``url`` (a :class:`ResilientRDBStorage`).
 
     With ``heartbeat``, running trials send heartbeats every ``interval`` seconds; a trial silent for the
     grace period is failed by the next worker that asks for a trial, and re-queued (up to ``max_retry``
     times) by ``RetryHeartbeatStaleTrialCallback``. ``create=False`` refuses to create a missing SQLite
     file (commands that only read a study). Errors name the URL with its password masked.
     """
-    import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    import sqlalchemy.exc
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     database = sqlite_file(url)
     if database is not None:
         if not create and not database.is_file():
             raise ConfigError(f"no study storage at {database} (run 'hpo run' first, or pass --storage)")
         database.parent.mkdir(parents=True, exist_ok=True)
-    heartbeat_kwargs: dict[str, object] = {}
-    if heartbeat is not None:
-        heartbeat_kwargs = {
-            "heartbeat_interval": heartbeat.interval,
-            "grace_period": heartbeat.grace_period,
-            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=heartbeat.max_retry),
-        }
-    try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs(url), **heartbeat_kwargs)
-    except (optuna.exceptions.StorageInternalError, ImportError, ValueError) as exc:
-        raise ConfigError(f"cannot open study storage {mask_url(url)}: {exc}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are experimental in Optuna 5
+        heartbeat_kwargs: dict[str, Any] = {}
+        if heartbeat is not None:
+            heartbeat_kwargs = {
+                "heartbeat_interval": heartbeat.interval,
+                "grace_period": heartbeat.grace_period,
+                "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
+                    max_retry=heartbeat.max_retry
+                ),
+            }
+        try:
+            return ResilientRDBStorage(
+                url, engine_kwargs=engine_kwargs(url), retry_policy=retry_policy, **heartbeat_kwargs
+            )
+        except (StorageInternalError, ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise ConfigError(
+                f"cannot open study storage {mask_url(url)}: {mask_text(str(reason))}"
+            ) from None
+
+
+def fail_stale_trials(optuna_study: optuna.Study) -> None:
+    """Optuna's ``fail_stale_trials`` (fail trials whose heartbeat stopped, re-queue them through the
+    storage's retry callback) without its experimental-feature warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(optuna_study)
+
+
+# ------------------------------------------------------------------------------------------ study lock
+
+
+class StudyLock(Protocol):
+    """A lock shared by every worker of one study (see :func:`study_lock`)."""
+
+    def acquire(self) -> None:
+        """Block until this worker holds the lock."""
+
+    def release(self) -> None:
+        """Release the lock; a no-op when it is not held."""
+
+
+#: First key of the PostgreSQL advisory locks of admet-hpo (the second key is the study id).
+ADVISORY_LOCK_NAMESPACE = 0x41484F50
+
+
+class PostgresStudyLock:
+    """A transaction-level PostgreSQL advisory lock on (:data:`ADVISORY_LOCK_NAMESPACE`, study id).
+
+    The lock lives in an open transaction of a connection of its own: releasing ends the transaction,
+    and a connection lost while holding it releases it on the server too, so the lock can never outlive
+    its holder."""
+
+    def __init__(self, engine: sqlalchemy.Engine, study_id: int, policy: RetryPolicy) -> None:
+        self._engine = engine
+        self._study_id = study_id
+        self._policy = policy
+        self._connection: sqlalchemy.Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._connection is not None
+
+    def acquire(self) -> None:
+        import sqlalchemy
+
+        def lock() -> sqlalchemy.Connection:
+            connection = self._engine.connect()
+            try:
+                connection.execute(
+                    sqlalchemy.text("SELECT pg_advisory_xact_lock(:namespace, :study)"),
+                    {"namespace": ADVISORY_LOCK_NAMESPACE, "study": self._study_id},
+                )
+            except BaseException:
+                connection.close()
+                raise
+            return connection
+
+        self.release()
+        self._connection = retry_transient(lock, "study lock", self._policy)
+
+    def release(self) -> None:
+        import sqlalchemy.exc
+
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.rollback()
+        except sqlalchemy.exc.DBAPIError:
+            connection.invalidate()  # the server ended the session, and the lock with it
+        finally:
+            connection.close()
+
+
+class FileStudyLock:
+    """An exclusive ``flock`` on a file beside a SQLite database (all its workers share one machine)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.release()
+        handle = self.path.open("a", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except BaseException:
+            handle.close()
+            raise
+        self._file = handle
+
+    def release(self) -> None:
+        import fcntl
+
+        handle, self._file = self._file, None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+class NoStudyLock:
+    """No lock: in-memory SQLite (one process) and databases other than PostgreSQL and SQLite."""
+
+    held = False
+
+    def acquire(self) -> None:
+        """Nothing to wait for."""
+
+    def release(self) -> None:
+        """Nothing to release."""
+
+
+def study_lock(storage: RDBStorage, study_id: int) -> StudyLock:
+    """The lock every worker of study ``study_id`` takes around decisions that must not interleave
+    (admitting a trial against the study's budget): a PostgreSQL advisory lock, an ``flock`` on
+    ``<database>.lock`` for a SQLite file, otherwise no lock (budgets are then exact only for one
+    worker)."""
+    dialect = storage.engine.dialect.name
+    if dialect == "postgresql":
+        policy = storage.retry_policy if isinstance(storage, ResilientRDBStorage) else RetryPolicy()
+        return PostgresStudyLock(storage.engine, study_id, policy)
+    database = sqlite_file(storage.url)
+    if dialect == "sqlite" and database is not None:
+        return FileStudyLock(database.with_name(database.name + ".lock"))
+    return NoStudyLock()
