@@ -168,7 +168,8 @@ def hpo_dashboard(
         while True:
             with contextlib.suppress(urllib.error.URLError, OSError):
                 get_json(f"{running.base_url}/api/studies")
-                break
+                if "optuna-dashboard: " in stdout_path.read_text():  # hpo prints once the dashboard answers
+                    break
             if process.poll() is not None:
                 raise AssertionError(f"hpo dashboard exited ({process.returncode}):\n{running.output()}")
             if time.monotonic() > deadline:

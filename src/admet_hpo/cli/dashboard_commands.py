@@ -105,6 +105,7 @@ def dashboard(
             console.print(f"study:   {study_name}" if study_name else f"studies: {listed}", highlight=False)
             console.print(f"storage: {mask_url(storage)}", highlight=False, soft_wrap=True)
             console.print("Ctrl-C stops the dashboard.", highlight=False)
+            console.file.flush()  # the URL must reach a log file or pipe now, not when the dashboard stops
             status = process.wait()
     except KeyboardInterrupt:
         console.print("dashboard stopped", highlight=False)
