@@ -74,7 +74,16 @@ def read_table_file(path: Path) -> RawTable:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, dtype=str, skip_blank_lines=False, encoding="utf-8-sig")
+        # Only an empty cell is a missing value: "NA", "null" or "None" are data (a condition may be
+        # named "NA"; a target written "NA" is reported as non-numeric instead of vanishing).
+        return pd.read_csv(
+            path,
+            dtype=str,
+            skip_blank_lines=False,
+            encoding="utf-8-sig",
+            keep_default_na=False,
+            na_values=[""],
+        )
     except pd.errors.EmptyDataError:
         raise DataValidationError(
             f"{path}: the file is empty; expected a header line with column names"

@@ -83,6 +83,17 @@ def test_non_numeric_targets_name_column_first_five_lines_and_examples(write_csv
     assert "column 'b'" not in message
 
 
+def test_only_empty_cells_are_missing_na_words_are_data(write_csv) -> None:
+    path = write_csv("smiles,a,condition\nCCO,1.0,NA\nCCC,NA,human\nCCN,,null\n")
+    with pytest.raises(DataValidationError, match=r"column 'a': 1 non-numeric value at line 3 \(e\.g\. 'NA'"):
+        load_table(path, TableSpec(target_cols=("a",), require_condition=True))
+    table = load_table(
+        write_csv("smiles,a,condition\nCCO,1.0,NA\nCCN,,null\n"), TableSpec(target_cols=("a",))
+    )
+    assert list(table.condition) == ["NA", "null"]
+    assert np.isnan(table.targets[1, 0])
+
+
 def test_unparsable_smiles_are_skipped_counted_and_logged(
     write_csv, caplog: pytest.LogCaptureFixture
 ) -> None:
