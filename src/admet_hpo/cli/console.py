@@ -41,6 +41,9 @@ def quiet_libraries() -> None:
 
     for name in ("lightning.pytorch", "lightning.fabric", "optuna", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeat API, by choice
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
     from admet_hpo.tracking.urls import add_secret_masking

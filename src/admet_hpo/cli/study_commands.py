@@ -49,7 +49,7 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     from dataclasses import asdict
 
     if as_json:
-        console.print_json(json.dumps(asdict(summary)))
+        console.file.write(json.dumps(asdict(summary)) + "\n")
         return
     s = summary
     best = "none completed" if s.best_number is None else f"trial {s.best_number} = {s.best_value:.6g}"
@@ -98,7 +98,7 @@ def run_command(
             "(postgresql+psycopg://...) for many workers"
         )
     try:
-        with StudyProgress(console, budget, mode) as progress:
+        with StudyProgress(console, budget, mode, optuna_study) as progress:
             if workers == 1:
                 summary = run_worker(
                     study,
@@ -109,16 +109,36 @@ def run_command(
                     callbacks=(progress,),
                 )
             else:
-                launch_workers(study, workers, n_trials=budget, timeout=time_limit, storage_url=url)
+                launch_workers(
+                    study,
+                    workers,
+                    n_trials=budget,
+                    timeout=time_limit,
+                    storage_url=url,
+                    poll=lambda: progress.sync(optuna_study),
+                )
+                progress.sync(optuna_study)
                 summary = summarize(optuna_study)
     except KeyboardInterrupt:
         error_console.print("interrupted: the running trial was marked FAIL; run the same command to resume")
         raise typer.Exit(code=130) from None
+    _close_parent_run(study, optuna_study, budget)
     if mode == "live":
         from admet_hpo.search.progress import trials_table
 
         console.print(trials_table(optuna_study))
     _print_summary(summary, json_output)
+
+
+def _close_parent_run(study: Study, optuna_study: optuna.Study, budget: int | None) -> None:
+    """Mark the study's MLflow parent run FINISHED once the budget is spent (a later run reopens it)."""
+    from admet_hpo.search.runner import remaining_trials
+    from admet_hpo.tracking.tracker import StudyTracker
+
+    if remaining_trials(optuna_study, budget) == 0:
+        tracker = StudyTracker(study.mlflow_tracking_uri)
+        tracker.start_study(optuna_study)
+        tracker.finish_study()
 
 
 @user_errors
@@ -133,14 +153,13 @@ def worker_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final summary."),
 ) -> None:
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage."""
-    from admet_hpo.config.study import load_study
     from admet_hpo.search.progress import StudyProgress
     from admet_hpo.search.runner import run_worker
 
     quiet_libraries()
-    study = load_study(study_file)
+    study, optuna_study = _open(study_file, storage)
     budget = n_trials if n_trials is not None else study.n_trials
-    with StudyProgress(console, budget, "quiet" if quiet else "live") as progress:
+    with StudyProgress(console, budget, "quiet" if quiet else "live", optuna_study) as progress:
         summary = run_worker(
             study,
             n_trials=budget,
@@ -160,6 +179,7 @@ def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
     from admet_hpo.search.runner import load_existing_study
     from admet_hpo.search.storage import sqlite_file
 
+    quiet_libraries()
     study = load_study(study_file)
     url = _storage(storage) or study.storage
     database = sqlite_file(url)

@@ -23,14 +23,19 @@ def train_command(
 ) -> None:
     """Train a chemprop multi-task MPNN with the joint sampler and report per-task metrics."""
     from admet_hpo.cli.reports import training_summary
+    from admet_hpo.config.loading import validate_mapping
     from admet_hpo.config.training import load_training_config
 
     quiet_libraries()
     config = load_training_config(config_path)
+    overrides: dict[str, object] = {}
     if output_dir is not None:
-        config.output_dir = output_dir
+        overrides["output_dir"] = output_dir
     if max_epochs is not None:
-        config.trainer = config.trainer.model_copy(update={"max_epochs": max_epochs})
+        overrides["trainer"] = {**config.trainer.model_dump(), "max_epochs": max_epochs}
+    if overrides:
+        merged = {**config.model_dump(), **overrides}
+        config = validate_mapping(type(config), merged, source=f"{config_path} with command-line overrides")
     console.print(f"Training [bold]{config_path}[/] -> {config.output_dir}")
     from admet_hpo.training.run import train
 

@@ -27,14 +27,21 @@ def _params(params: dict[str, object], limit: int = 6) -> str:
 
 
 class StudyProgress:
-    """Tracks a running study for display: an Optuna trial callback plus a per-epoch observer.
+    """Shows a running study: an Optuna trial callback, a per-epoch observer and a storage poller.
 
-    ``mode="live"`` redraws a panel (trials done / budget, pruned, failed, best value and parameters,
-    the current trial's epoch); ``"json"`` prints one JSON object per finished trial; ``"quiet"`` prints
-    nothing. Use it as a context manager around the run.
+    Counts and the best trial are read from the study's storage, so they include trials of earlier runs
+    and of other workers. ``mode="live"`` redraws a panel (finished trials / budget, pruned, failed, best
+    value and parameters, the current trial's epoch); ``"json"`` prints one JSON line per trial that
+    finishes during the run; ``"quiet"`` prints nothing. Use it as a context manager around the run.
     """
 
-    def __init__(self, console: Console, budget: int | None, mode: OutputMode = "live") -> None:
+    def __init__(
+        self,
+        console: Console,
+        budget: int | None,
+        mode: OutputMode = "live",
+        study: optuna.Study | None = None,
+    ) -> None:
         self.console = console
         self.budget = budget
         self.mode = mode
@@ -42,7 +49,12 @@ class StudyProgress:
         self.best: FrozenTrial | None = None
         self.current: tuple[int, int, float | None] | None = None
         self.started = time.monotonic()
+        self._reported: set[int] = set()
         self._live: Live | None = None
+        if study is not None:
+            finished = study.get_trials(deepcopy=False, states=tuple(self.counts))
+            self._reported = {t.number for t in finished}
+            self.sync(study)
 
     def __enter__(self) -> StudyProgress:
         if self.mode == "live":
@@ -61,23 +73,34 @@ class StudyProgress:
         self._refresh()
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Optuna callback after each finished trial."""
-        if trial.state in self.counts:
-            self.counts[trial.state] += 1
-        if trial.state == TrialState.COMPLETE:
-            self.best = study.best_trial
+        """Optuna callback after each finished trial of this process."""
         self.current = None
-        if self.mode == "json":
-            record = {
-                "trial": trial.number,
-                "state": trial.state.name,
-                "value": trial.value,
-                "params": trial.params,
-                "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
-                "error": trial.user_attrs.get("error"),
-            }
-            self.console.print_json(json.dumps(record, default=str))
+        self.sync(study)
+
+    def sync(self, study: optuna.Study) -> None:
+        """Re-read counts and the best trial from storage; in JSON mode print newly finished trials."""
+        trials = study.get_trials(deepcopy=False, states=tuple(self.counts))
+        self.counts = {state: sum(t.state == state for t in trials) for state in self.counts}
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        self.best = study.best_trial if complete else None
+        for trial in trials:
+            if trial.number not in self._reported:
+                self._reported.add(trial.number)
+                if self.mode == "json":
+                    self._print_json(trial)
         self._refresh()
+
+    def _print_json(self, trial: FrozenTrial) -> None:
+        record = {
+            "trial": trial.number,
+            "state": trial.state.name,
+            "value": trial.value,
+            "params": trial.params,
+            "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
+            "error": trial.user_attrs.get("error"),
+        }
+        self.console.file.write(json.dumps(record, default=str) + "\n")
+        self.console.file.flush()
 
     def _refresh(self) -> None:
         if self._live is not None:
@@ -85,11 +108,11 @@ class StudyProgress:
 
     def render(self) -> Group:
         """The live panel."""
-        done = sum(self.counts.values())
+        done = self.counts[TrialState.COMPLETE] + self.counts[TrialState.PRUNED]
         budget = "∞" if self.budget is None else str(self.budget)
         elapsed = time.monotonic() - self.started
         header = Text.assemble(
-            ("trials ", "bold"),
+            ("finished ", "bold"),
             f"{done}/{budget}  ",
             ("complete ", "green"),
             f"{self.counts[TrialState.COMPLETE]}  ",
