@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -159,3 +160,20 @@ def test_commands_on_a_study_that_never_ran_explain_what_to_do(tmp_path: Path) -
     result = CliRunner().invoke(app, ["status", str(study_file)])
     assert result.exit_code == 2
     assert "no study storage" in result.output and "hpo run" in result.output
+
+
+def test_hpo_run_on_a_spent_budget_adds_nothing_and_prints_a_json_summary(finished_study) -> None:
+    study_file, _, optuna_study, _ = finished_study
+    before = len(optuna_study.trials)
+    result = CliRunner().invoke(app, ["run", str(study_file), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["complete"] + summary["pruned"] == 3 and summary["failed"] == 1
+    assert (
+        len(
+            optuna.load_study(
+                study_name=optuna_study.study_name, storage=load_study(study_file).storage
+            ).trials
+        )
+        == before
+    )
