@@ -11,6 +11,7 @@ from types import FrameType
 import typer
 
 from admet_hpo.cli.console import console, error_console, user_errors
+from admet_hpo.cli.options import storage_override
 from admet_hpo.search.dashboard import Server
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -78,6 +79,7 @@ def dashboard(
             "and delete studies in the storage; pass --allow-remote to listen there anyway"
         )
     study_name = None
+    storage = storage_override(storage)
     if study_file is not None:
         from admet_hpo.config.study import load_study
         from admet_hpo.search.versioning import versioned_study_name

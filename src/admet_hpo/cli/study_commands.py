@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from admet_hpo.cli.console import console, error_console, quiet_libraries, user_errors
+from admet_hpo.cli.options import STORAGE_ENV, StorageOpt, StudyArg, storage_override  # noqa: F401 - STORAGE_ENV re-exported
 
 if TYPE_CHECKING:
     import optuna
@@ -19,13 +19,6 @@ if TYPE_CHECKING:
     from admet_hpo.config.study import Study
     from admet_hpo.config.training import TrainingConfig
     from admet_hpo.search.runner import RunSummary
-
-STORAGE_ENV = "ADMET_HPO_STORAGE"
-
-StudyArg = typer.Argument(..., metavar="STUDY.yaml", help="Study file.")
-StorageOpt = typer.Option(
-    None, "--storage", help=f"Optuna storage URL (default: the study file's, or ${STORAGE_ENV})."
-)
 
 
 def register(app: typer.Typer) -> None:
@@ -39,10 +32,6 @@ def register(app: typer.Typer) -> None:
         ("replay", replay_command),
     ):
         app.command(name)(command)
-
-
-def _storage(storage: str | None) -> str | None:
-    return storage or os.environ.get(STORAGE_ENV) or None
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:
@@ -83,7 +72,7 @@ def run_command(
     study = load_study(study_file)
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
-    url = _storage(storage) or study.storage
+    url = storage_override(storage) or study.storage
     optuna_study = prepare_study(study, url)
     mode = "json" if json_output else "quiet" if quiet else "live"
     if mode == "live":
@@ -164,7 +153,7 @@ def worker_command(
             study,
             n_trials=budget,
             timeout=timeout if timeout is not None else study.timeout,
-            storage_url=_storage(storage),
+            storage_url=storage_override(storage),
             worker_index=worker_index,
             observer=progress.on_epoch,
             callbacks=(progress,),
@@ -181,7 +170,7 @@ def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
 
     quiet_libraries()
     study = load_study(study_file)
-    url = _storage(storage) or study.storage
+    url = storage_override(storage) or study.storage
     database = sqlite_file(url)
     if database is not None and not database.is_file():
         raise ConfigError(

@@ -1,0 +1,19 @@
+"""Command-line options shared by the study commands."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+STORAGE_ENV = "ADMET_HPO_STORAGE"
+
+StudyArg = typer.Argument(..., metavar="STUDY.yaml", help="Study file.")
+StorageOpt = typer.Option(
+    None, "--storage", help=f"Optuna storage URL (default: ${STORAGE_ENV}, else the study file's)."
+)
+
+
+def storage_override(storage: str | None) -> str | None:
+    """``--storage`` if given, else ``$ADMET_HPO_STORAGE`` (how launched workers and containers get it)."""
+    return storage or os.environ.get(STORAGE_ENV) or None
