@@ -13,6 +13,12 @@ StorageOpt = typer.Option(
     None, "--storage", help=f"Optuna storage URL (default: ${STORAGE_ENV}, else the study file's)."
 )
 
+TrialBudgetOpt = typer.Option(
+    None, "--n-trials", min=1, help="Budget of finished trials (default: the study file's n_trials)."
+)
+TimeoutOpt = typer.Option(None, "--timeout", min=1, help="Stop starting trials after S seconds.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="Only the final summary.")
+
 
 def storage_override(storage: str | None) -> str | None:
     """``--storage`` if given, else ``$ADMET_HPO_STORAGE`` (how launched workers and containers get it)."""

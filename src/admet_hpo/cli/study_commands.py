@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 import typer
 
 from admet_hpo.cli.console import console, error_console, quiet_libraries, user_errors
-from admet_hpo.cli.options import STORAGE_ENV, StorageOpt, StudyArg, storage_override  # noqa: F401 - STORAGE_ENV re-exported
+from admet_hpo.cli.options import (  # noqa: F401 - STORAGE_ENV re-exported
+    STORAGE_ENV,
+    QuietOpt,
+    StorageOpt,
+    StudyArg,
+    TimeoutOpt,
+    TrialBudgetOpt,
+    storage_override,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -50,14 +58,12 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
 @user_errors
 def run_command(
     study_file: Path = StudyArg,
-    n_trials: int | None = typer.Option(None, "--n-trials", min=1, help="Budget of finished trials."),
-    timeout: float | None = typer.Option(
-        None, "--timeout", min=1, help="Stop starting trials after S seconds."
-    ),
+    n_trials: int | None = TrialBudgetOpt,
+    timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes on this machine."),
     json_output: bool = typer.Option(False, "--json", help="One JSON line per trial, JSON summary."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final summary."),
+    quiet: bool = QuietOpt,
 ) -> None:
     """Create the study if needed and run trials until its budget (or --timeout) is spent.
 
@@ -133,13 +139,11 @@ def _close_parent_run(study: Study, optuna_study: optuna.Study, budget: int | No
 @user_errors
 def worker_command(
     study_file: Path = StudyArg,
-    n_trials: int | None = typer.Option(None, "--n-trials", min=1, help="Budget of finished trials."),
-    timeout: float | None = typer.Option(
-        None, "--timeout", min=1, help="Stop starting trials after S seconds."
-    ),
+    n_trials: int | None = TrialBudgetOpt,
+    timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
     worker_index: int = typer.Option(0, "--worker-index", min=0, help="Offsets the sampler seed."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final summary."),
+    quiet: bool = QuietOpt,
 ) -> None:
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage."""
     from admet_hpo.search.progress import StudyProgress
