@@ -35,8 +35,10 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
 def quiet_libraries() -> None:
     """Keep Lightning's and Optuna's INFO chatter and known deprecation noise off the terminal."""
     import logging
+    import os
     import warnings
 
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
     import lightning.pytorch  # noqa: F401 - it sets its loggers to INFO on import: import first
 
     for name in ("lightning.pytorch", "lightning.fabric", "optuna", "mlflow"):
