@@ -31,12 +31,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _quiet() -> None:
-    """:func:`quiet_libraries`, and no warnings that heartbeats are an experimental Optuna feature."""
+    """No warnings that heartbeats are an experimental Optuna feature; secrets masked in log records.
+    Commands that train call :func:`quiet_libraries` too, once their arguments are checked (it imports
+    Lightning, which takes seconds)."""
     import warnings
 
     from optuna.exceptions import ExperimentalWarning
 
-    quiet_libraries()
+    from admet_hpo.tracking.urls import add_secret_masking
+
+    add_secret_masking()
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
 
 
@@ -197,9 +201,10 @@ def nightly_command(
     from admet_hpo.config.study import load_study
     from admet_hpo.search.nightly import night_of
 
-    _quiet()
     study = load_study(study_file)
     when = _parse_night(night) if night is not None else night_of(datetime.now(UTC), study.nightly.timezone)
+    _quiet()
+    quiet_libraries()
     mode: OutputMode = "json" if json_output else "quiet" if quiet else "live"
     with _sigterm_interrupts():
         try:
@@ -236,12 +241,13 @@ def schedule_command(
     from admet_hpo.search.storage import open_storage
     from admet_hpo.tracking.urls import mask_text, mask_url
 
-    _quiet()
     study = load_study(study_file)
     url = _storage_url(study, storage)
     expression = cron or study.nightly.cron
     trigger = cron_trigger(expression, study.nightly.timezone)
+    _quiet()
     open_storage(url, study.heartbeat)  # a wrong URL or an unreachable server fails now, not at night
+    quiet_libraries()
     console.print(
         f"nightly sweeps of {study_file} at '{expression}' ({study.nightly.timezone}) on {mask_url(url)}; "
         "Ctrl-C stops",
