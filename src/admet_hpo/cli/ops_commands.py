@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import traceback
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from admet_hpo.cli.console import console, error_console, quiet_libraries, user_errors
-from admet_hpo.cli.study_commands import STORAGE_ENV, StorageOpt, StudyArg
+from admet_hpo.cli.options import StorageOpt, StudyArg, storage_override
 
 if TYPE_CHECKING:
     from admet_hpo.config.study import Study
@@ -46,7 +45,7 @@ def _quiet() -> None:
 
 def _storage_url(study: Study, storage: str | None) -> str:
     """``--storage``, else ``$ADMET_HPO_STORAGE``, else the study file's storage."""
-    return storage or os.environ.get(STORAGE_ENV) or study.storage
+    return storage_override(storage) or study.storage
 
 
 @contextlib.contextmanager
@@ -164,13 +163,21 @@ def _print_report(report: NightReport) -> None:
 
 def _night(study: Study, night: date, storage_url: str, mode: OutputMode) -> NightReport:
     """Plan and run one night, printing the plan and the outcome (one JSON record in ``json`` mode)."""
+    import optuna
+
     from admet_hpo.search.nightly import plan_night, run_night
     from admet_hpo.search.progress import StudyProgress
+    from admet_hpo.search.runner import FINISHED
+    from admet_hpo.search.storage import open_storage
 
     plan = plan_night(study, night, storage_url)
     if mode != "json":
         _print_plan(plan)
-    with StudyProgress(console, plan.budget.trials, mode) as progress:
+    optuna_study = optuna.load_study(study_name=plan.version.name, storage=open_storage(storage_url))
+    target = None  # the panel counts the study's finished trials: show where tonight's budget takes them
+    if plan.budget.trials is not None:
+        target = len(optuna_study.get_trials(deepcopy=False, states=FINISHED)) + plan.budget.trials
+    with StudyProgress(console, target, mode, study=optuna_study) as progress:
         report = run_night(plan, observer=progress.on_epoch, callbacks=(progress,))
     if mode == "json":
         console.print_json(json.dumps(_report_record(report), default=str))
