@@ -1,0 +1,181 @@
+"""The quality and cost study scripts: options, arm definitions, verdicts and report helpers (no training)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_arms  # noqa: E402
+import bench_data  # noqa: E402
+import bench_eval  # noqa: E402
+import bench_report  # noqa: E402
+import cost_study  # noqa: E402
+import quality_study  # noqa: E402
+from admet_hpo.config.study import load_study  # noqa: E402
+from admet_hpo.data.table import SplitIndices  # noqa: E402
+
+MODEL_PARAMS = {"depth", "message_hidden_dim", "dropout", "max_lr"}
+SAMPLER_PARAMS = {
+    "uniform": set(),
+    "task_oversampling": {"alpha"},
+    "curriculum": {"patience"},
+    "batch_composition": {"leaky", "condition_ratio"},
+    "joint": {"alpha", "patience", "leaky", "condition_ratio"},
+}
+SWITCHES = {  # task oversampling, curriculum, experiment-aware, condition-balanced
+    "uniform": (False, False, False, False),
+    "task_oversampling": (True, False, False, False),
+    "curriculum": (False, True, False, False),
+    "batch_composition": (False, False, True, True),
+    "joint": (True, True, True, True),
+}
+
+
+def test_quality_defaults_come_from_the_preset_and_flags_override_them() -> None:
+    args = quality_study.parse_args([])
+    assert (args.trials, args.epochs, args.seeds, args.train_fraction) == (5, 5, 3, 0.4)
+    tiny = quality_study.parse_args(["--scale", "tiny", "--epochs", "3"])
+    assert (tiny.trials, tiny.epochs, tiny.seeds, tiny.model_space) == (2, 3, 1, "small")
+    assert quality_study.parse_args(["--scale", "large"]).model_space == "full"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--epochs", "1"], ["--trials", "0"], ["--seeds", "0"], ["--train-fraction", "0"], ["--arms", "nope"]],
+)
+def test_quality_rejects_bad_sizes(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        quality_study.parse_args(argv)
+
+
+@pytest.mark.parametrize("argv", [["--cache-trials", "1"], ["--epochs", "1"], ["--train-fraction", "1.5"]])
+def test_cost_rejects_bad_sizes(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        cost_study.parse_args(argv)
+
+
+@pytest.mark.parametrize("arm", bench_arms.ARMS)
+def test_every_arm_is_a_valid_study_searching_its_own_knobs(arm: str, tmp_path: Path) -> None:
+    settings = bench_arms.RunSettings(n_trials=7, epochs=4)
+    table = tmp_path / "table.csv"
+    mapping = bench_arms.compose_arm(
+        arm, settings, output_dir=tmp_path / arm, table_path=table, target_cols=("a", "b")
+    )
+    study = load_study(bench_arms.write_study_file(mapping, tmp_path / arm / "study.yaml"))
+
+    assert set(study.space.parameters) == SAMPLER_PARAMS[arm] | MODEL_PARAMS
+    sampling = study.base_training.sampling
+    switches = (
+        sampling.task_oversampling.enabled,
+        sampling.curriculum.enabled,
+        sampling.batches.experiment_aware,
+        sampling.batches.condition_balanced,
+    )
+    assert switches == SWITCHES[arm]
+    assert study.n_trials == 7
+    assert study.base_training.trainer.max_epochs == 4
+    assert study.base_training.data.path == table
+    assert study.base_training.split.method == "column"
+    assert study.base_training.data.split_col == bench_data.SPLIT_COL
+    assert study.sampler.seed == 0 and study.sampler.args == {"n_startup_trials": 3}
+    assert study.pruner.type == "median"
+    assert study.storage == f"sqlite:///{tmp_path / arm / 'optuna.db'}"
+
+
+def test_arms_share_everything_but_the_sampler() -> None:
+    composed = {arm: bench_arms.read_arm(arm) for arm in bench_arms.ARMS}
+    for study in composed.values():
+        del study["name"], study["description"], study["search_spaces"], study["training"]["sampling"]
+    first = composed[bench_arms.ARMS[0]]
+    assert all(study == first for study in composed.values())
+
+
+def test_pruning_off_and_the_full_model_space() -> None:
+    settings = bench_arms.RunSettings(n_trials=30, epochs=3, model_space="full", pruning=False)
+    study = bench_arms.compose_arm("joint", settings, output_dir=Path("/tmp/x"))
+    assert study["pruner"] == {"type": "none"}
+    assert study["search_spaces"][-1].endswith("search_spaces/model.yaml")
+    assert study["training"]["data"] == {"dataset": "adme_multisource"}  # no table: the known set
+    assert settings.n_startup_trials == 10
+
+
+def test_unknown_arm_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown arm 'nope'"):
+        bench_arms.read_arm("nope")
+
+
+def test_merge_merges_mappings_and_replaces_lists() -> None:
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+    merged = bench_arms.merge(base, {"a": {"c": [3], "e": 2}})
+    assert merged == {"a": {"b": 1, "c": [3], "e": 2}, "d": 1}
+    assert base["a"]["c"] == [1, 2]
+
+
+def test_subsample_train_keeps_val_and_test_and_is_seeded() -> None:
+    split = SplitIndices(np.arange(0, 100), np.arange(100, 110), np.arange(110, 120), "h")
+    sub = bench_data.subsample_train(split, 0.25, seed=3)
+    assert len(sub.train) == 25 and set(sub.train) <= set(split.train)
+    assert np.all(np.diff(sub.train) > 0)
+    assert sub.val is split.val and sub.test is split.test
+    assert np.array_equal(sub.train, bench_data.subsample_train(split, 0.25, seed=3).train)
+    assert sub.split_hash != split.split_hash
+    assert bench_data.subsample_train(split, 1.0, seed=3) is split
+    with pytest.raises(ValueError, match="train fraction"):
+        bench_data.subsample_train(split, 0.0, seed=3)
+
+
+def test_pearson_per_task_uses_labelled_rows_only() -> None:
+    y_true = np.array([[1.0, np.nan], [2.0, 5.0], [3.0, np.nan], [np.nan, 1.0]])
+    y_pred = np.array([[1.5, 9.0], [1.0, 2.0], [4.0, 9.0], [100.0, 3.0]])
+    r = bench_eval.pearson_per_task(y_true, y_pred)
+    assert r[0] == pytest.approx(np.corrcoef([1, 2, 3], [1.5, 1.0, 4.0])[0, 1])
+    assert r[1] == pytest.approx(-1.0)
+    assert math.isnan(bench_eval.pearson_per_task(y_true[:1], y_pred[:1])[0])  # one label
+
+
+def test_score_predictions_adds_r_to_the_products_metrics() -> None:
+    y_true = np.array([[1.0], [2.0], [4.0]])
+    scores = bench_eval.score_predictions(y_true, y_true + 1.0, ["t"])
+    assert scores[0].rmse == pytest.approx(1.0) and scores[0].mae == pytest.approx(1.0)
+    assert scores[0].pearson_r == pytest.approx(1.0) and scores[0].n == 3
+
+
+def test_task_mean_and_spread() -> None:
+    scores = [bench_eval.TaskScore(t, 5, v, v, 0.0, math.nan) for t, v in (("a", 1.0), ("hPPB", 3.0))]
+    assert bench_eval.task_mean(scores, "rmse") == 2.0
+    assert bench_eval.task_mean(scores, "rmse", ["hPPB"]) == 3.0
+    assert math.isnan(bench_eval.task_mean(scores, "pearson_r"))
+    assert bench_eval.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert math.isnan(bench_eval.mean_sd([1.0])[1])
+
+
+def test_verdict_says_no_difference_when_the_spreads_overlap() -> None:
+    summary = {"uniform": (0.80, 0.02), "joint": (0.79, 0.02), "curriculum": (0.70, 0.01)}
+    text = bench_eval.verdict(summary, "rmse", "mean RMSE", ("uniform", "joint"))
+    assert text.startswith("On mean RMSE, **curriculum** is best (0.700 ± 0.010).")
+    assert "runner-up joint (0.790 ± 0.020) it is better by 0.090" in text
+    assert "do not overlap" in text and "Against uniform" in text
+
+    close = bench_eval.verdict({"uniform": (0.5, 0.1), "joint": (0.6, 0.1)}, "r2", "R²", ("uniform", "joint"))
+    assert "**joint** is best" in close and "no difference at this budget" in close
+    single = bench_eval.verdict(
+        {"uniform": (0.5, math.nan), "joint": (0.6, math.nan)}, "r2", "R²", ("uniform",)
+    )
+    assert "one seed only" in single
+
+
+def test_markdown_table_and_readme_block(tmp_path: Path) -> None:
+    table = bench_report.markdown_table(["a", "b"], [["x", 1.23456], ["y", math.nan]])
+    assert table.splitlines() == ["| a | b |", "| --- | ---: |", "| x | 1.235 |", "| y | n/a |"]
+    readme = tmp_path / "README.md"
+    readme.write_text("head\n<!-- BEGIN q -->\nold\n<!-- END q -->\ntail\n", encoding="utf-8")
+    assert bench_report.replace_block(readme, "q", "new $1 \\1\n")
+    assert readme.read_text(encoding="utf-8") == "head\n<!-- BEGIN q -->\nnew $1 \\1\n<!-- END q -->\ntail\n"
+    assert not bench_report.replace_block(readme, "other", "x")
