@@ -183,6 +183,7 @@ def test_services_start_in_order_and_health_is_checked() -> None:
     assert all("healthcheck" in SERVICES[name] for name in init_needs)
     for name in ("worker", "scheduler", "dashboard"):
         assert SERVICES[name]["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
+    assert all(SERVICES[name].get("init") is True for name in COMMANDED)  # signals forwarded, children reaped
     assert command_of("init")[:2] == ["hpo", "run"]  # creates the study once, before any worker joins
     assert SERVICES["init"]["restart"] == "no"
     assert int(interpolate(str(SERVICES["worker"]["deploy"]["replicas"]), env_example())) >= 2
