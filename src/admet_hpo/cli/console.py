@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
 import typer
@@ -51,3 +53,24 @@ def quiet_libraries() -> None:
     from admet_hpo.tracking.urls import add_secret_masking
 
     add_secret_masking()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM raise KeyboardInterrupt.
+
+    ``docker stop``, systemd and Kubernetes send SIGTERM: treated as Ctrl-C, the running trial is marked
+    FAIL and its MLflow run closed instead of waiting for the heartbeat grace period; a dashboard child
+    is stopped. SIGINT is included because a shell script's background jobs start with it ignored.
+    """
+    stop = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, _raise_keyboard_interrupt) for number in stop}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import typer
 
-from admet_hpo.cli.console import console, error_console, user_errors
+from admet_hpo.cli.console import console, error_console, stop_signals_interrupt, user_errors
 from admet_hpo.cli.options import storage_override
 from admet_hpo.search.dashboard import Server
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into KeyboardInterrupt while the block runs, so the dashboard is stopped
-    whoever stops ``hpo`` (even when SIGINT was ignored, as for background jobs of a script)."""
-    previous = {number: signal.signal(number, _interrupt) for number in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def _warn(message: str) -> None:
@@ -101,7 +79,7 @@ def dashboard(
         _warn(f"study {study_name} is not in the storage yet (run 'hpo run {study_file}'); studies: {listed}")
     study_id = studies.get(study_name) if study_name is not None else None
     try:
-        with _stop_signals_interrupt(), running_dashboard(storage, host, port, server) as process:
+        with stop_signals_interrupt(), running_dashboard(storage, host, port, server) as process:
             url = dashboard_url(host, port, study_id)
             console.print(f"optuna-dashboard: {url}", highlight=False, soft_wrap=True)
             console.print(f"study:   {study_name}" if study_name else f"studies: {listed}", highlight=False)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import traceback
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from admet_hpo.cli.console import console, error_console, quiet_libraries, user_errors
+from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
 from admet_hpo.cli.options import StorageOpt, StudyArg, storage_override
 
 if TYPE_CHECKING:
@@ -46,17 +43,6 @@ def _quiet() -> None:
 def _storage_url(study: Study, storage: str | None) -> str:
     """``--storage``, else ``$ADMET_HPO_STORAGE``, else the study file's storage."""
     return storage_override(storage) or study.storage
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (``docker stop``, systemd, Kubernetes) acts as Ctrl-C while the block runs: the running
-    trial is failed and its MLflow run closed, instead of being left for the heartbeat to reap."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _parse_night(text: str) -> date:
@@ -213,7 +199,7 @@ def nightly_command(
     _quiet()
     quiet_libraries()
     mode: OutputMode = "json" if json_output else "quiet" if quiet else "live"
-    with _sigterm_interrupts():
+    with stop_signals_interrupt():
         try:
             _night(study, when, _storage_url(study, storage), mode)
         except KeyboardInterrupt:
@@ -277,7 +263,7 @@ def schedule_command(
     def announce(upcoming: datetime) -> None:
         console.print(f"next night at {upcoming.isoformat(sep=' ', timespec='seconds')}", highlight=False)
 
-    with _sigterm_interrupts():
+    with stop_signals_interrupt():
         try:
             runs = run_schedule(
                 trigger, study.nightly.timezone, night_job, max_runs=max_runs, on_next=announce

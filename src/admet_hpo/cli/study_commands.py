@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from admet_hpo.cli.console import console, error_console, quiet_libraries, user_errors
+from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
 from admet_hpo.cli.options import (  # noqa: F401 - STORAGE_ENV re-exported
     STORAGE_ENV,
     QuietOpt,
@@ -93,7 +93,7 @@ def run_command(
             "(postgresql+psycopg://...) for many workers"
         )
     try:
-        with StudyProgress(console, budget, mode, optuna_study) as progress:
+        with stop_signals_interrupt(), StudyProgress(console, budget, mode, optuna_study) as progress:
             if workers == 1:
                 summary = run_worker(
                     study,
@@ -152,16 +152,23 @@ def worker_command(
     quiet_libraries()
     study, optuna_study = _open(study_file, storage)
     budget = n_trials if n_trials is not None else study.n_trials
-    with StudyProgress(console, budget, "quiet" if quiet else "live", optuna_study) as progress:
-        summary = run_worker(
-            study,
-            n_trials=budget,
-            timeout=timeout if timeout is not None else study.timeout,
-            storage_url=storage_override(storage),
-            worker_index=worker_index,
-            observer=progress.on_epoch,
-            callbacks=(progress,),
-        )
+    try:
+        with (
+            stop_signals_interrupt(),
+            StudyProgress(console, budget, "quiet" if quiet else "live", optuna_study) as progress,
+        ):
+            summary = run_worker(
+                study,
+                n_trials=budget,
+                timeout=timeout if timeout is not None else study.timeout,
+                storage_url=storage_override(storage),
+                worker_index=worker_index,
+                observer=progress.on_epoch,
+                callbacks=(progress,),
+            )
+    except KeyboardInterrupt:
+        error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")
+        raise typer.Exit(code=130) from None
     _print_summary(summary, False)
 
 
