@@ -159,6 +159,7 @@ class _WorkerObjective:
         self.trial_number = trial.number
         if self.gate is not None:
             self.gate.started()
+        _reclaim_sigint()
         return self.objective(trial)
 
 
@@ -307,6 +308,18 @@ def _restore_sigint(handler: object) -> None:
         and threading.current_thread() is threading.main_thread()
     ):
         signal.signal(signal.SIGINT, handler)  # type: ignore[arg-type]
+
+
+def _reclaim_sigint() -> None:
+    """Install Python's SIGINT handler again at the C level before a trial trains.
+
+    RDKit's ``ControlCHandler`` replaces it while some RDKit objects live (here: from computing the
+    table's InChIKeys until a garbage collection destroys them), and then swallows Ctrl-C: a first trial
+    would not be interruptible. Python's own record of the handler is unchanged, so it is reinstated.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
 
 
 def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | None, index: int) -> list[str]:
