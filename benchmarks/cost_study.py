@@ -55,7 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (defaults: about 15 minutes on the shared 2-core machine)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=8, help="trials of each pruning study")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (the quality default)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (the quality default)")
     parser.add_argument("--train-fraction", type=float, default=0.4, help="as in the quality study")
     parser.add_argument("--cache-trials", type=int, default=3, help="trials of the cache worker (>= 2)")
     parser.add_argument("--draw-epochs", type=int, default=20, help="epochs drawn to time the sampler")

@@ -64,7 +64,7 @@ class Preset:
 
 PRESETS = {
     "tiny": Preset(trials=2, epochs=2, seeds=1, train_fraction=0.1, model_space="small"),
-    "default": Preset(trials=5, epochs=5, seeds=3, train_fraction=0.4, model_space="small"),
+    "default": Preset(trials=5, epochs=10, seeds=3, train_fraction=0.4, model_space="small"),
     "large": Preset(trials=40, epochs=30, seeds=5, train_fraction=1.0, model_space="full"),
 }
 
@@ -290,7 +290,7 @@ def format_values(values: dict[str, Any]) -> str:
     def one(value: Any) -> str:
         if isinstance(value, dict):
             return "{" + " ".join(f"{k}:{v:.2f}" for k, v in value.items()) + "}"
-        return fmt(value)
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
 
     return ", ".join(f"{name}={one(value)}" for name, value in values.items())
 

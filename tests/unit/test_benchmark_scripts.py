@@ -40,7 +40,7 @@ SWITCHES = {  # task oversampling, curriculum, experiment-aware, condition-balan
 
 def test_quality_defaults_come_from_the_preset_and_flags_override_them() -> None:
     args = quality_study.parse_args([])
-    assert (args.trials, args.epochs, args.seeds, args.train_fraction) == (5, 5, 3, 0.4)
+    assert (args.trials, args.epochs, args.seeds, args.train_fraction) == (5, 10, 3, 0.4)
     tiny = quality_study.parse_args(["--scale", "tiny", "--epochs", "3"])
     assert (tiny.trials, tiny.epochs, tiny.seeds, tiny.model_space) == (2, 3, 1, "small")
     assert quality_study.parse_args(["--scale", "large"]).model_space == "full"
