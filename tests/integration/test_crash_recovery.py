@@ -137,3 +137,58 @@ def test_ctrl_c_fails_the_running_trial_and_the_same_command_resumes(tmp_path: P
     assert sum(t.state in runner.FINISHED for t in trials.values()) == 2
     assert [n for n, t in trials.items() if t.state == TrialState.FAIL] == [interrupted.number]
     assert not [t for t in trials.values() if t.state == TrialState.RUNNING]
+
+
+def test_a_worker_whose_trial_was_failed_elsewhere_closes_its_run_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker failed this worker's trial while it trained (as when its heartbeats could not reach
+    the storage for longer than the grace period) and re-queued it: Optuna cannot tell the trial, but the
+    worker closes the trial's MLflow run as FAILED, runs the re-queued copy and meets the budget."""
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    from admet_hpo.search.storage import open_storage
+    from admet_hpo.training import run as training_run
+    from admet_hpo.training.run import TrainingResult
+
+    study_file = write_study(tmp_path, n_trials=2, heartbeat={"interval": 60, "max_retry": 1}, name="taken")
+    study = load_study(study_file)
+    runner.prepare_study(study)
+    checkpoint = tmp_path / "best.ckpt"
+    checkpoint.write_bytes(b"checkpoint")
+    trainings = [0]
+
+    def train(config, **kwargs):
+        trainings[0] += 1
+        if trainings[0] == 1:  # meanwhile, another worker fails this trial and re-queues it
+            storage = open_storage(study.storage)
+            other = optuna.load_study(study_name=versioned_study_name(study), storage=storage)
+            running_trial = other.get_trials(states=(TrialState.RUNNING,))[0]
+            storage.set_trial_state_values(running_trial._trial_id, TrialState.FAIL)
+            RetryHeartbeatStaleTrialCallback(max_retry=1)(other, other.trials[running_trial.number])
+        return TrainingResult(
+            best_val_loss=0.5,
+            epochs_run=1,
+            history=[{"val_loss": 0.5}],
+            val_metrics={},
+            test_metrics={},
+            checkpoint_path=checkpoint,
+            model_path=checkpoint,
+            data_hash="d",
+            split_hash="s",
+        )
+
+    monkeypatch.setattr(training_run, "train", train)
+    summary = runner.run_worker(study, n_trials=2, timeout=None)
+
+    assert (summary.complete, summary.failed, summary.running) == (2, 1, 0)
+    trials = load_trials(study.storage, summary.study_name)
+    taken, retry = trials[0], trials[1]
+    assert taken.state == TrialState.FAIL and retry.system_attrs["failed_trial"] == taken.number
+    assert retry.state == TrialState.COMPLETE and retry.params == taken.params
+    client = mlflow.MlflowClient(study.mlflow_tracking_uri)
+    taken_run = client.get_run(taken.user_attrs["mlflow_run_id"])
+    assert taken_run.info.status == "FAILED"
+    assert taken_run.data.tags["optuna.error"] == runner.TAKEN_OVER_ERROR
+    assert client.get_run(retry.user_attrs["mlflow_run_id"]).info.status == "FINISHED"

@@ -353,10 +353,14 @@ def launch_workers(
 ) -> list[int]:
     """Start ``workers`` ``hpo worker`` processes on this machine, wait for them, return exit codes.
 
+    The workers share the machine's cores: unless ``OMP_NUM_THREADS`` is set, each gets
+    ``cores // workers`` torch threads (at least one); torch's default of one thread per core in every
+    worker oversubscribes the cores, which slowed trials several-fold in ``benchmarks/storage_overhead.py``.
     ``poll`` is called every ``poll_seconds`` while they run (the live display reads the storage).
     Ctrl-C is passed on to the workers, which fail their running trial cleanly.
     """
     env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     if storage_url is not None:
         env["ADMET_HPO_STORAGE"] = storage_url
     processes = [
