@@ -22,6 +22,7 @@ from worker_support import (
 
 from admet_hpo.config.study import load_study
 from admet_hpo.search import runner
+from admet_hpo.search.objective import INTERRUPTED_ERROR
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.tracking.tracker import STALE_RUN_ERROR
 
@@ -123,7 +124,7 @@ def test_ctrl_c_fails_the_running_trial_and_the_same_command_resumes(tmp_path: P
 
     trials = {t.number: t for t in load_trials(study.storage, name)}
     assert trials[interrupted.number].state == TrialState.FAIL
-    assert trials[interrupted.number].user_attrs["error"] == "interrupted (Ctrl-C)"
+    assert trials[interrupted.number].user_attrs["error"] == INTERRUPTED_ERROR
     assert not [t for t in trials.values() if t.state == TrialState.RUNNING]
     run = mlflow.MlflowClient(study.mlflow_tracking_uri).get_run(
         trials[interrupted.number].user_attrs["mlflow_run_id"]

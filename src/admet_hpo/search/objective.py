@@ -34,6 +34,8 @@ ERROR_ATTR = "error"
 EPOCHS_ATTR = "epochs_run"
 OUTPUT_ATTR = "output_dir"
 WORKER_ATTR = "worker"
+#: The ``error`` user attribute of a trial stopped by Ctrl-C or a stop signal.
+INTERRUPTED_ERROR = "interrupted (Ctrl-C or a stop signal)"
 
 EpochObserver = Callable[[int, int, dict[str, float]], None]
 """Called with ``(trial_number, epoch, metrics)`` after every epoch (e.g. the live display)."""
@@ -58,7 +60,8 @@ def final_metrics(result: TrainingResult) -> dict[str, float]:
 
 
 def _interrupted(exc: BaseException) -> bool:
-    """Ctrl-C, also as the ``SystemExit`` Lightning raises while handling it (and then ignores SIGINT)."""
+    """Ctrl-C (or a stop signal turned into KeyboardInterrupt), also as the ``SystemExit`` Lightning
+    raises while handling it (after which it ignores SIGINT)."""
     return isinstance(exc, KeyboardInterrupt) or (
         isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt)
     )
@@ -124,7 +127,7 @@ class TrialObjective:
             raise
         except BaseException as exc:
             interrupted = _interrupted(exc)
-            message = "interrupted (Ctrl-C)" if interrupted else mask_text(f"{type(exc).__name__}: {exc}")
+            message = INTERRUPTED_ERROR if interrupted else mask_text(f"{type(exc).__name__}: {exc}")
             trial.set_user_attr(ERROR_ATTR, message[:2000])
             self.tracker.finish_trial(run_id, TrialState.FAIL, error=message + "\n" + traceback.format_exc())
             if interrupted and not isinstance(exc, KeyboardInterrupt):
