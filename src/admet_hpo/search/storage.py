@@ -34,7 +34,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.tracking.urls import mask_text, mask_url
+from admet_hpo.tracking.urls import mask_text, mask_url, mask_url_secret_in
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -288,7 +288,7 @@ def open_storage(
         except (StorageInternalError, ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
             reason = getattr(exc, "orig", None) or exc
             raise ConfigError(
-                f"cannot open study storage {mask_url(url)}: {mask_text(str(reason))}"
+                f"cannot open study storage {mask_url(url)}: {mask_url_secret_in(str(reason), url)}"
             ) from None
 
 

@@ -62,6 +62,23 @@ def mask_text(text: str) -> str:
     return _SECRET_PARAMETER.sub(rf"\g<1>{MASK}", masked)
 
 
+def mask_url_secret_in(text: str, url: str) -> str:
+    """:func:`mask_text` of ``text``, and every piece of ``url``'s password removed from it.
+
+    A driver's error about a malformed URL (say, a password with an unescaped ``@`` or ``:``) quotes
+    fragments of it that no longer look like a URL; those fragments (split at ``@``, ``:`` and ``/``,
+    two characters or more) are masked too.
+    """
+    masked = mask_text(text)
+    _, separator, rest = url.partition("://")
+    userinfo = rest.rpartition("@")[0] if separator else ""
+    password = userinfo.partition(":")[2]
+    pieces = {password, *re.split(r"[@:/]", password)}
+    for piece in sorted((p for p in pieces if len(p) >= 2), key=len, reverse=True):
+        masked = masked.replace(piece, MASK)
+    return masked
+
+
 def mask_data(value: Any) -> Any:
     """``value`` with :func:`mask_text` applied to every string (and path) inside it; mappings and
     sequences are rebuilt as dicts (string keys) and lists, other values are returned as they are."""

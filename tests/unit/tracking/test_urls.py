@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admet_hpo.tracking.urls import SecretMaskingFilter, add_secret_masking, mask_data, mask_text, mask_url
+from admet_hpo.tracking.urls import (
+    SecretMaskingFilter,
+    add_secret_masking,
+    mask_data,
+    mask_text,
+    mask_url,
+    mask_url_secret_in,
+)
 
 SCHEMES = st.sampled_from(["postgresql", "postgresql+psycopg", "mysql+pymysql", "http", "https", "sqlite"])
 USERS = st.text(st.characters(codec="utf-8", exclude_characters=":/@\x00"), min_size=1, max_size=12)
@@ -134,3 +141,24 @@ def test_mask_data_masks_nested_strings_and_paths() -> None:
         "storage": "postgresql://u:***@h/db",
         "3": ["/x/y", ["sqlite:///a.db", 1.5, None]],
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql+psycopg://u:s3cr@t:pw@127.0.0.1:5499/db",
+            "invalid literal for int() with base 10: 'pw@127.0.0.1:5499'",
+        ),
+        ("postgresql://u:hunter2@db/x", "auth failed for hunter2 at postgresql://u:hunter2@db/x"),
+        ("sqlite:////tmp/no/secret.db", "unable to open database file"),
+    ],
+)
+def test_url_secret_fragments_are_masked_in_driver_messages(url: str, message: str) -> None:
+    masked = mask_url_secret_in(message, url)
+    password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    for piece in {password, *password.replace("@", ":").split(":")} - {""}:
+        if len(piece) >= 2:
+            assert piece not in masked
+    if not password:
+        assert masked == message
