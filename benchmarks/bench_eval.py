@@ -143,4 +143,9 @@ def verdict(summary: dict[str, tuple[float, float]], metric: str, what: str, foc
             f"Against {label} ({_pm((mean, sd))}) it is better by {gain:.3f} ({relative:.1f} %); "
             f"{_OVERLAP_WORDS[intervals_overlap(summary[best], (mean, sd))]}."
         )
+    order = [f"{arm} {_pm(summary[arm])}" for arm in ranked]
+    separated = [arm for arm in ranked[1:] if intervals_overlap(summary[best], summary[arm]) is False]
+    parts.append(f"Order: {', '.join(order)}.")
+    if separated:
+        parts.append(f"Separated from the best (intervals do not overlap): {', '.join(separated)}.")
     return " ".join(parts)

@@ -67,6 +67,9 @@ def optimisation_history(path: Path, studies: Mapping[str, Sequence[TrialPoint]]
             best = min(best, t.value)
             xs.append(t.number)
             ys.append(best)
+        if xs:  # the best so far holds until the arm's last trial
+            xs.append(max(t.number for t in trials))
+            ys.append(best)
         ax.step(xs, ys, where="post", color=colour, label=arm)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("trial number")
@@ -99,11 +102,12 @@ def sampler_shares(path: Path, history: Sequence[Mapping[str, float]], title: st
     epochs = np.array([int(record["epoch"]) for record in history])
     qualities = _series(history, "sampler/share_quality/")
     phase_names = phases_for(len(qualities) or 3)
-    ticks = []
-    for record in history:
+    ticks, previous = [], None
+    for record in history:  # the phase is named at the first epoch of each phase
         index = record.get("curriculum/phase_index")
-        phase = "" if index is None or not np.isfinite(index) else "\n" + phase_names[int(index)]
-        ticks.append(f"{int(record['epoch'])}{phase}")
+        phase = None if index is None or not np.isfinite(index) else phase_names[int(index)]
+        ticks.append(f"{int(record['epoch'])}" + (f"\n{phase}" if phase and phase != previous else ""))
+        previous = phase
     groups = [("quality", qualities), ("primary task", _series(history, "sampler/share_task/"))]
     groups.append(("experiment", _series(history, "sampler/share_experiment/")))
     fig, axes = plt.subplots(1, len(groups), figsize=(14, 4.2))

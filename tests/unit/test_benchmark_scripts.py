@@ -162,9 +162,12 @@ def test_verdict_says_no_difference_when_the_spreads_overlap() -> None:
     assert text.startswith("On mean RMSE, **curriculum** is best (0.700 ± 0.010).")
     assert "runner-up joint (0.790 ± 0.020) it is better by 0.090" in text
     assert "do not overlap" in text and "Against uniform" in text
+    assert "Order: curriculum 0.700 ± 0.010, joint 0.790 ± 0.020, uniform 0.800 ± 0.020." in text
+    assert text.endswith("Separated from the best (intervals do not overlap): joint, uniform.")
 
     close = bench_eval.verdict({"uniform": (0.5, 0.1), "joint": (0.6, 0.1)}, "r2", "R²", ("uniform", "joint"))
     assert "**joint** is best" in close and "no difference at this budget" in close
+    assert "Separated" not in close
     single = bench_eval.verdict(
         {"uniform": (0.5, math.nan), "joint": (0.6, math.nan)}, "r2", "R²", ("uniform",)
     )
