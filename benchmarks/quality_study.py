@@ -81,7 +81,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run")
     parser.add_argument("--cache-dir", type=Path, default=None, help="product cache (known tables, graphs)")
     parser.add_argument("--data-dir", type=Path, default=None, help="local source files, if not cached")
-    parser.add_argument("--work-dir", type=Path, default=Path("runs/benchmarks/quality"), help="studies")
+    parser.add_argument(
+        "--work-dir", type=Path, help="studies, models, run record (default runs/benchmarks/quality-<scale>)"
+    )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="tables and plots")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest when shared)")
     parser.add_argument(
@@ -92,6 +94,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("trials", "epochs", "seeds", "train_fraction", "model_space"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(preset, name))
+    if args.work_dir is None:
+        args.work_dir = Path("runs/benchmarks") / f"quality-{args.scale}"
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (one warmup epoch plus one more)")
     if args.trials < 1 or args.seeds < 1:

@@ -44,6 +44,8 @@ def test_quality_defaults_come_from_the_preset_and_flags_override_them() -> None
     tiny = quality_study.parse_args(["--scale", "tiny", "--epochs", "3"])
     assert (tiny.trials, tiny.epochs, tiny.seeds, tiny.model_space) == (2, 3, 1, "small")
     assert quality_study.parse_args(["--scale", "large"]).model_space == "full"
+    assert args.work_dir == Path("runs/benchmarks/quality-default")
+    assert tiny.work_dir == Path("runs/benchmarks/quality-tiny")
 
 
 @pytest.mark.parametrize(
@@ -87,6 +89,14 @@ def test_every_arm_is_a_valid_study_searching_its_own_knobs(arm: str, tmp_path: 
     assert study.sampler.seed == 0 and study.sampler.args == {"n_startup_trials": 3}
     assert study.pruner.type == "median"
     assert study.storage == f"sqlite:///{tmp_path / arm / 'optuna.db'}"
+
+
+def test_a_folder_with_a_study_is_not_reused(tmp_path: Path) -> None:
+    mapping = bench_arms.compose_arm("uniform", bench_arms.RunSettings(2, 2), output_dir=tmp_path)
+    bench_arms.write_study_file(mapping, tmp_path / "study.yaml")
+    (tmp_path / "optuna.db").touch()
+    with pytest.raises(FileExistsError, match="already holds a study"):
+        bench_arms.write_study_file(mapping, tmp_path / "study.yaml")
 
 
 def test_arms_share_everything_but_the_sampler() -> None:
