@@ -270,9 +270,9 @@ def sampler_overhead(
 # --- report -----------------------------------------------------------------------------------------
 
 
-def _less(saving: float) -> str:
-    """A relative saving as words: "25% less" or, when negative, "10% more"."""
-    return f"{saving:.0%} less" if saving >= 0 else f"{-saving:.0%} more"
+def _less(saving: float, less: str = "less") -> str:
+    """A relative saving as words: "25% less" (or ``less``) or, when negative, "10% more"."""
+    return f"{saving:.0%} {less}" if saving >= 0 else f"{-saving:.0%} more"
 
 
 def pruning_section(rows: list[dict[str, Any]]) -> str:
@@ -301,7 +301,7 @@ def pruning_section(rows: list[dict[str, Any]]) -> str:
     saved_time = 1 - on["minutes"] / off["minutes"]
     gap = on["best_value"] - off["best_value"]
     text = (
-        f"Pruning trained {_less(saved_epochs)} epochs ({on['epochs']} vs {off['epochs']}) and took "
+        f"Pruning trained {_less(saved_epochs, 'fewer')} epochs ({on['epochs']} vs {off['epochs']}) and took "
         f"{_less(saved_time)} wall time; its best validation loss is {gap:+.4f} against the study without "
         f"pruning ({'same' if on['best_trial'] == off['best_trial'] else 'a different'} best trial). "
         f"{same} of {min(on['trials'], off['trials'])} trials sampled identical parameters in both studies "
