@@ -218,22 +218,13 @@ def sampler_overhead(
     config: TrainingConfig, data: tuple[MoleculeTable, SplitIndices], draw_epochs: int, out_dir: Path
 ) -> dict[str, Any]:
     """Sampler setup, per-epoch drawing and statistics against the epoch time of a real run."""
-    from admet_hpo.sampling import build_batch_sampler
-    from admet_hpo.training.run import labelled_rows, train
+    from admet_hpo.training.run import labelled_rows, train, training_batch_sampler
 
     table, split = data
     train_table = table.subset(labelled_rows(table, split.train))
 
     def build() -> Any:
-        return build_batch_sampler(
-            config.sampling,
-            train_table.targets,
-            batch_size=config.trainer.batch_size,
-            quality=train_table.quality,
-            experiment=train_table.experiment,
-            condition=train_table.condition,
-            task_names=table.target_names,
-        )
+        return training_batch_sampler(config, train_table)
 
     setup = median_seconds(build, 3)
     sampler = build()

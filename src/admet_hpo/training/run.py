@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.data.table import MoleculeTable, SplitIndices
+from admet_hpo.sampling.batch_sampler import FlexibleBatchSampler
 from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, SamplerEpochCallback
 from admet_hpo.training.curriculum_callback import CurriculumCallback
 from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
@@ -42,6 +43,22 @@ class TrainingResult:
     data_hash: str
     split_hash: str
     task_names: tuple[str, ...] = field(default_factory=tuple)
+
+
+def training_batch_sampler(config: TrainingConfig, train_table: MoleculeTable) -> FlexibleBatchSampler:
+    """The configured joint batch sampler over the rows of ``train_table``, in their order (the training
+    dataset's): batch indices are positions in ``train_table``."""
+    from admet_hpo.sampling import build_batch_sampler
+
+    return build_batch_sampler(
+        config.sampling,
+        train_table.targets,
+        batch_size=config.trainer.batch_size,
+        quality=train_table.quality,
+        experiment=train_table.experiment,
+        condition=train_table.condition,
+        task_names=train_table.target_names,
+    )
 
 
 def labelled_rows(table: MoleculeTable, rows: np.ndarray) -> np.ndarray:
@@ -69,7 +86,6 @@ def train(
     from admet_hpo.data.datasets import build_molecule_dataset
     from admet_hpo.data.featurize import FeatureCache
     from admet_hpo.data.training_data import load_training_data
-    from admet_hpo.sampling import build_batch_sampler
 
     pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
     table, split = data if data is not None else load_training_data(config)
@@ -86,16 +102,7 @@ def train(
     train_set.normalize_targets(scaler)
     val_set.normalize_targets(scaler)
 
-    train_table = table.subset(train_rows)
-    batch_sampler = build_batch_sampler(
-        config.sampling,
-        train_table.targets,
-        batch_size=config.trainer.batch_size,
-        quality=train_table.quality,
-        experiment=train_table.experiment,
-        condition=train_table.condition,
-        task_names=table.target_names,
-    )
+    batch_sampler = training_batch_sampler(config, table.subset(train_rows))
     train_loader = DataLoader(
         train_set,
         batch_sampler=batch_sampler,
