@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,12 +21,15 @@ from admet_hpo.cli.options import (  # noqa: F401 - STORAGE_ENV re-exported
     storage_override,
 )
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
     from admet_hpo.config.study import Study
     from admet_hpo.config.training import TrainingConfig
+    from admet_hpo.search.progress import StudyProgress
     from admet_hpo.search.runner import RunSummary
 
 
@@ -110,7 +114,7 @@ def run_command(
                     n_trials=budget,
                     timeout=time_limit,
                     storage_url=url,
-                    poll=lambda: progress.sync(optuna_study),
+                    poll=lambda: _refresh_display(progress, optuna_study),
                 )
                 progress.sync(optuna_study)
                 summary = summarize(optuna_study)
@@ -123,6 +127,16 @@ def run_command(
 
         console.print(trials_table(optuna_study))
     _print_summary(summary, json_output)
+
+
+def _refresh_display(progress: StudyProgress, optuna_study: optuna.Study) -> None:
+    """Re-read the study for the live display; a storage hiccup skips one refresh, never stops workers."""
+    try:
+        progress.sync(optuna_study)
+    except Exception as exc:  # the workers own the study; the display can wait for the next poll
+        from admet_hpo.tracking.urls import mask_text
+
+        log.warning("display refresh skipped: %s", (mask_text(str(exc)).splitlines() or [""])[0])
 
 
 def _close_parent_run(study: Study, optuna_study: optuna.Study, budget: int | None) -> None:
