@@ -1,8 +1,8 @@
 """Held-out test evaluation: per-task RMSE, MAE, R^2 and Pearson r of a trained model, and their spread.
 
 Predictions come from the saved best model (``TrainingResult.model_path``, loaded with chemprop's
-``MPNN.load_from_file``) on the labelled rows of the test split; RMSE, MAE and R^2 use the product's
-``per_task_metrics``, Pearson r is computed here from the same predictions.
+``MPNN.load_from_file``) on the labelled rows of the test split, scored by the product's
+``per_task_metrics``.
 """
 
 from __future__ import annotations
@@ -35,29 +35,14 @@ class TaskScore:
     pearson_r: float
 
 
-def pearson_per_task(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Pearson r per column over the rows where ``y_true`` is finite; NaN with < 2 labels or no spread."""
-    result = np.full(y_true.shape[1], np.nan)
-    for task in range(y_true.shape[1]):
-        mask = np.isfinite(y_true[:, task])
-        if mask.sum() < 2:
-            continue
-        truth, pred = y_true[mask, task], y_pred[mask, task]
-        if np.ptp(truth) == 0 or np.ptp(pred) == 0:
-            continue
-        result[task] = float(np.corrcoef(truth, pred)[0, 1])
-    return result
-
-
 def score_predictions(y_true: np.ndarray, y_pred: np.ndarray, task_names: Sequence[str]) -> list[TaskScore]:
     """Per-task scores of predictions ``(rows, tasks)`` against sparse targets (NaN = no label)."""
     from admet_hpo.training.metrics import per_task_metrics
 
     base = per_task_metrics(y_true, y_pred, tuple(task_names))
-    pearson = pearson_per_task(y_true, y_pred)
     return [
-        TaskScore(task, base[task].n, base[task].rmse, base[task].mae, base[task].r2, float(pearson[t]))
-        for t, task in enumerate(task_names)
+        TaskScore(task, base[task].n, base[task].rmse, base[task].mae, base[task].r2, base[task].pearson_r)
+        for task in task_names
     ]
 
 

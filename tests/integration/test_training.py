@@ -1,4 +1,5 @@
-"""Real chemprop training on the demo data: loss falls, checkpoints reload in chemprop, resume is exact."""
+"""Real chemprop training on the demo data: loss falls, checkpoints reload in chemprop, resume is exact,
+one validation pass per epoch gives val_loss and the per-task metrics."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ import pandas as pd
 import pytest
 import torch
 from chemprop.models import MPNN
+from scipy import stats
 
 from admet_hpo.config.loading import validate_mapping
 from admet_hpo.config.training import TrainingConfig
-from admet_hpo.training.run import train
+from admet_hpo.data.datasets import build_molecule_dataset
+from admet_hpo.data.featurize import FeatureCache
+from admet_hpo.data.training_data import load_training_data
+from admet_hpo.training.prediction import evaluation_loader, predict
+from admet_hpo.training.run import labelled_rows, train
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +137,70 @@ def test_resumed_run_draws_and_scores_exactly_like_an_uninterrupted_one(tmp_path
     phases = [h["curriculum/phase_index"] for h in uninterrupted.history[3:]]
     assert [h["curriculum/phase_index"] for h in resumed.history] == phases
     torch.set_num_threads(2)
+
+
+class ValidationSpy(pl.Callback):
+    """Counts the network's forward passes and the batches of each validation epoch, then predicts the
+    validation set itself (uncounted) with the model as it was validated."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+        self.forwards: dict[int, int] = {}
+        self.batches: dict[int, int] = {}
+        self.direct: dict[int, np.ndarray] = {}
+        self._hook = None
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        epoch = trainer.current_epoch
+        self.forwards[epoch] = self.batches[epoch] = 0
+
+        def count(*_: object) -> None:
+            self.forwards[epoch] += 1
+
+        self._hook = pl_module.message_passing.register_forward_hook(count)
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        self.batches[trainer.current_epoch] += 1
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        self._hook.remove()
+        self.direct[trainer.current_epoch] = predict(pl_module, self.loader)
+
+
+def test_validation_set_is_predicted_once_per_epoch_and_metrics_match_a_direct_computation(
+    tmp_path: Path,
+) -> None:
+    config = small_config(tmp_path / "run", **JOINT)
+    config.trainer = config.trainer.model_copy(update={"max_epochs": 3})
+    table, split = load_training_data(config)
+    val_rows = labelled_rows(table, split.val)
+    loader = evaluation_loader(build_molecule_dataset(table, val_rows, FeatureCache()), 64)
+    spy = ValidationSpy(loader)
+
+    result = train(config, callbacks=[spy], data=(table, split))
+
+    n_batches = len(loader)
+    assert spy.batches == dict.fromkeys(range(3), n_batches)
+    assert spy.forwards == spy.batches  # the history callback adds no pass of its own
+    y_true = table.targets[val_rows]
+    for record in result.history:
+        predictions = spy.direct[int(record["epoch"])]
+        for t, task in enumerate(table.target_names):
+            labelled = np.isfinite(y_true[:, t])
+            truth, pred = y_true[labelled, t], predictions[labelled, t]
+            assert record[f"val/{task}/rmse"] == pytest.approx(
+                np.sqrt(np.mean((truth - pred) ** 2)), rel=1e-5
+            )
+            assert record[f"val/{task}/mae"] == pytest.approx(np.mean(np.abs(truth - pred)), rel=1e-5)
+            assert record[f"val/{task}/pearson_r"] == pytest.approx(stats.pearsonr(truth, pred)[0], abs=1e-5)
+            assert record[f"val/{task}/spearman_rho"] == pytest.approx(
+                stats.spearmanr(truth, pred)[0], abs=1e-5
+            )
+        assert record["val/mean_pearson_r"] == pytest.approx(
+            np.mean([record[f"val/{task}/pearson_r"] for task in table.target_names])
+        )
 
 
 LEGACY_CONFIG = """\

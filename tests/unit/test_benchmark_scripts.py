@@ -141,15 +141,6 @@ def test_subsample_train_keeps_val_and_test_and_is_seeded() -> None:
         bench_data.subsample_train(split, 0.0, seed=3)
 
 
-def test_pearson_per_task_uses_labelled_rows_only() -> None:
-    y_true = np.array([[1.0, np.nan], [2.0, 5.0], [3.0, np.nan], [np.nan, 1.0]])
-    y_pred = np.array([[1.5, 9.0], [1.0, 2.0], [4.0, 9.0], [100.0, 3.0]])
-    r = bench_eval.pearson_per_task(y_true, y_pred)
-    assert r[0] == pytest.approx(np.corrcoef([1, 2, 3], [1.5, 1.0, 4.0])[0, 1])
-    assert r[1] == pytest.approx(-1.0)
-    assert math.isnan(bench_eval.pearson_per_task(y_true[:1], y_pred[:1])[0])  # one label
-
-
 def test_score_predictions_adds_r_to_the_products_metrics() -> None:
     y_true = np.array([[1.0], [2.0], [4.0]])
     scores = bench_eval.score_predictions(y_true, y_true + 1.0, ["t"])

@@ -50,12 +50,14 @@ def trial_config(study: Study, values: dict[str, object], trial_number: int) -> 
 
 
 def final_metrics(result: TrainingResult) -> dict[str, float]:
-    """Per-task validation and test metrics of the best checkpoint as flat ``split/task/metric`` keys."""
+    """Per-task validation and test metrics of the best checkpoint as flat ``split/task/metric`` keys,
+    with their task means (``test/mean_pearson_r`` ...)."""
+    from admet_hpo.training.metrics import flatten_task_metrics
+
     flat: dict[str, float] = {"best_val_loss": result.best_val_loss}
     for split, metrics in (("best_val", result.val_metrics), ("test", result.test_metrics)):
-        for task, values in metrics.items():
-            for name in ("rmse", "mae", "r2"):
-                flat[f"{split}/{task}/{name}"] = getattr(values, name)
+        if metrics:
+            flat |= flatten_task_metrics(metrics, split)
     return flat
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import lightning.pytorch as pl
 import numpy as np
 
 from admet_hpo.training.metrics import flatten_task_metrics, per_task_metrics
-from admet_hpo.training.prediction import predict
 
 EpochListener = Callable[[int, dict[str, float]], None]
 """Called once per finished epoch with ``(epoch, metrics)``; may raise (e.g. ``optuna.TrialPruned``)."""
@@ -40,21 +39,27 @@ class EpochHistoryCallback(pl.Callback):
     """Records one flat metrics dict per epoch and hands it to listeners.
 
     Each record holds ``epoch``, ``train_loss``, ``val_loss`` (masked MSE on standardised targets), the
-    per-task validation RMSE / MAE / R^2 in original units (``val/<task>/rmse`` ...), and whatever the
-    ``extra_metrics`` providers return (sampler statistics, curriculum phase).
+    per-task validation metrics in original units (``val/<task>/rmse``, ``mae``, ``r2``, ``pearson_r``,
+    ``spearman_rho``, and their task means ``val/mean_<metric>``), and whatever the ``extra_metrics``
+    providers return (sampler statistics, curriculum phase).
+
+    The validation set is predicted once per epoch: the metrics come from the standardised predictions
+    that :class:`~admet_hpo.training.model.SinglePassMPNN` kept while computing ``val_loss``, mapped back to
+    original units by ``unscale``. ``val_targets`` are in original units and in the validation loader's
+    (unshuffled) order.
     """
 
     def __init__(
         self,
-        val_loader: Any,
         val_targets: np.ndarray,
         task_names: tuple[str, ...],
+        unscale: Callable[[np.ndarray], np.ndarray],
         extra_metrics: list[Callable[[], dict[str, float]]] | None = None,
         listeners: list[EpochListener] | None = None,
     ) -> None:
-        self.val_loader = val_loader
         self.val_targets = val_targets
         self.task_names = task_names
+        self.unscale = unscale
         self.extra_metrics = list(extra_metrics or [])
         self.listeners = list(listeners or [])
         self.history: list[dict[str, float]] = []
@@ -63,7 +68,7 @@ class EpochHistoryCallback(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        predictions = predict(pl_module, self.val_loader)  # type: ignore[arg-type]
+        predictions = self.unscale(pl_module.epoch_validation_predictions())  # type: ignore[operator]
         metrics = per_task_metrics(self.val_targets, predictions, self.task_names)
         self._val_metrics = flatten_task_metrics(metrics, "val")
 

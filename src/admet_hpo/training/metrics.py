@@ -1,60 +1,101 @@
-"""Per-task regression metrics on sparse targets (NaN = missing label), in the targets' own units."""
+"""Per-task regression metrics on sparse targets (NaN = missing label), in the targets' own units.
+
+The metrics are those ADMET papers and challenges compare: RMSE, MAE, R^2, Pearson r and Spearman rho,
+each per task over the rows that task is labelled on, plus their means over tasks.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy.stats import rankdata
 
 SPREAD_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
 class TaskMetrics:
-    """Metrics of one task over its labelled rows; NaN when the task has no (or one, for R^2) label."""
+    """Metrics of one task over its labelled rows.
+
+    NaN when the task has no label; R^2, Pearson r and Spearman rho are NaN too when the labels have no
+    spread (or, for the correlations, the predictions have none), or there are fewer than two labels.
+    """
 
     n: int
     rmse: float
     mae: float
     r2: float
+    pearson_r: float
+    spearman_rho: float
+
+
+#: The metric names of :class:`TaskMetrics` (everything but the count), in report order.
+METRIC_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TaskMetrics) if f.name != "n")
+
+
+def _no_spread(values: np.ndarray) -> bool:
+    """Equal up to rounding: the sum of squared deviations is tiny against the sum of squares."""
+    return bool(((values - values.mean()) ** 2).sum() <= SPREAD_RTOL * max((values**2).sum(), 1e-300))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    if x.size < 2 or _no_spread(x) or _no_spread(y):
+        return float("nan")
+    dx, dy = x - x.mean(), y - y.mean()
+    return float(np.clip((dx * dy).sum() / np.sqrt((dx**2).sum() * (dy**2).sum()), -1.0, 1.0))
+
+
+def task_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> TaskMetrics:
+    """The metrics of one task from its labelled values and their predictions (1-D, same length).
+
+    R^2 is ``1 - SS_res / SS_tot``; Pearson r the correlation of the values; Spearman rho the Pearson r
+    of their ranks (ties get average ranks).
+    """
+    n = int(y_true.size)
+    if n == 0:
+        nan = float("nan")
+        return TaskMetrics(0, nan, nan, nan, nan, nan)
+    residual = y_pred - y_true
+    ss_res = float((residual**2).sum())
+    ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
+    r2 = float("nan") if _no_spread(y_true) else 1.0 - ss_res / ss_tot
+    return TaskMetrics(
+        n=n,
+        rmse=float(np.sqrt(ss_res / n)),
+        mae=float(np.abs(residual).mean()),
+        r2=r2,
+        pearson_r=_pearson(y_true, y_pred),
+        spearman_rho=_pearson(rankdata(y_true), rankdata(y_pred)),
+    )
 
 
 def per_task_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, task_names: tuple[str, ...]
 ) -> dict[str, TaskMetrics]:
-    """RMSE, MAE and R^2 per task, each over the rows where that task is labelled.
+    """:func:`task_metrics` per task, each over the rows where that task is labelled.
 
-    ``y_true`` and ``y_pred`` are ``(rows, tasks)``; NaN in ``y_true`` marks a missing label. R^2 is
-    ``1 - SS_res / SS_tot`` and is NaN when the labelled values have no spread (``SS_tot`` below
-    ``SPREAD_RTOL`` times their sum of squares, i.e. equal up to rounding).
+    ``y_true`` and ``y_pred`` are ``(rows, tasks)``; NaN in ``y_true`` marks a missing label.
     """
-    if y_true.shape != y_pred.shape or y_true.shape[1] != len(task_names):
+    if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[1] != len(task_names):
         raise ValueError(
             f"shape mismatch: y_true {y_true.shape}, y_pred {y_pred.shape}, {len(task_names)} tasks"
         )
-    mask = np.isfinite(y_true)
-    counts = mask.sum(axis=0)
-    residual = np.where(mask, y_pred - np.nan_to_num(y_true), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mse = (residual**2).sum(axis=0) / counts
-        mae = np.abs(residual).sum(axis=0) / counts
-        mean = np.where(mask, y_true, 0.0).sum(axis=0) / counts
-        ss_tot = (np.where(mask, y_true - mean, 0.0) ** 2).sum(axis=0)
-        no_spread = ss_tot <= SPREAD_RTOL * (np.where(mask, y_true, 0.0) ** 2).sum(axis=0)
-        r2 = np.where(no_spread, np.nan, 1.0 - (residual**2).sum(axis=0) / ss_tot)
+    labelled = np.isfinite(y_true)
     return {
-        name: TaskMetrics(n=int(counts[t]), rmse=float(np.sqrt(mse[t])), mae=float(mae[t]), r2=float(r2[t]))
+        name: task_metrics(y_true[labelled[:, t], t], y_pred[labelled[:, t], t])
         for t, name in enumerate(task_names)
     }
 
 
 def flatten_task_metrics(metrics: dict[str, TaskMetrics], prefix: str) -> dict[str, float]:
-    """``{f"{prefix}/{task}/rmse": ..., ...}`` plus task-mean ``{prefix}/mean_rmse`` etc. (NaN-skipping)."""
+    """``{f"{prefix}/{task}/rmse": ..., ...}`` for every metric, plus the task means
+    ``{prefix}/mean_rmse`` ... ``{prefix}/mean_spearman_rho`` over the tasks where it is finite."""
     flat: dict[str, float] = {}
     for task, values in metrics.items():
-        for name in ("rmse", "mae", "r2"):
+        for name in METRIC_NAMES:
             flat[f"{prefix}/{task}/{name}"] = getattr(values, name)
-    for name in ("rmse", "mae", "r2"):
+    for name in METRIC_NAMES:
         column = np.array([getattr(v, name) for v in metrics.values()], dtype=float)
         finite = column[np.isfinite(column)]
         flat[f"{prefix}/mean_{name}"] = float(finite.mean()) if finite.size else float("nan")

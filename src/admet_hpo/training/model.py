@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from chemprop import nn as cnn
 from chemprop.models import MPNN
 from sklearn.preprocessing import StandardScaler
@@ -16,7 +17,39 @@ _AGGREGATIONS = {
 }
 
 
-def build_mpnn(model: ModelConfig, optim: OptimConfig, n_tasks: int, target_scaler: StandardScaler) -> MPNN:
+class SinglePassMPNN(MPNN):
+    """chemprop's MPNN with a validation step that runs the model once per batch.
+
+    chemprop's own ``validation_step`` runs the network twice per batch (once for its metrics, once for
+    the loss). Here one forward pass gives ``val_loss`` (the training criterion on standardised targets,
+    exactly as chemprop computes it) and the batch's standardised predictions, which are kept in
+    :attr:`validation_predictions` (in batch order, reset at each validation epoch's start) so that the
+    epoch's per-task metrics come from the same predictions. Checkpoints and ``best.pt`` files hold the
+    same hyperparameters and weights as a plain ``MPNN`` and load with ``MPNN.load_from_checkpoint`` /
+    ``MPNN.load_from_file`` (and ``chemprop predict``).
+    """
+
+    def on_validation_epoch_start(self) -> None:
+        self.validation_predictions: list[torch.Tensor] = []
+
+    def validation_step(self, batch, batch_idx: int = 0) -> None:  # type: ignore[override]
+        bmg, atom_descriptors, mol_descriptors, targets, weights, lt_mask, gt_mask = batch
+        mask = targets.isfinite()
+        preds = self.predictor.train_step(self.fingerprint(bmg, atom_descriptors, mol_descriptors))
+        self.metrics[-1](preds, targets.nan_to_num(nan=0.0), mask, weights, lt_mask, gt_mask)
+        self.log("val_loss", self.metrics[-1], batch_size=self.get_batch_size(batch), prog_bar=True)
+        self.validation_predictions.append(preds.detach())
+
+    def epoch_validation_predictions(self) -> np.ndarray:
+        """This validation epoch's standardised predictions ``(rows, tasks)`` in loader order."""
+        if not getattr(self, "validation_predictions", None):
+            return np.empty((0, self.n_tasks))
+        return torch.cat(self.validation_predictions).cpu().numpy()
+
+
+def build_mpnn(
+    model: ModelConfig, optim: OptimConfig, n_tasks: int, target_scaler: StandardScaler
+) -> SinglePassMPNN:
     """A bond message-passing MPNN with a ``n_tasks``-output regression FFN.
 
     The FFN learns standardised targets (the training loss is masked MSE on them); its output transform
@@ -39,7 +72,7 @@ def build_mpnn(model: ModelConfig, optim: OptimConfig, n_tasks: int, target_scal
         activation=model.activation,
         output_transform=cnn.UnscaleTransform.from_standard_scaler(target_scaler),
     )
-    return MPNN(
+    return SinglePassMPNN(
         message_passing,
         aggregation,
         predictor,

@@ -127,9 +127,9 @@ def train(
         trainer_callbacks.append(curriculum)
         extra_metrics.append(curriculum.metrics)
     history = EpochHistoryCallback(
-        val_loader=val_loader,
         val_targets=table.targets[val_rows],
         task_names=table.target_names,
+        unscale=scaler.inverse_transform,
         extra_metrics=extra_metrics,
         listeners=list(listeners),
     )

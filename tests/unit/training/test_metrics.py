@@ -9,21 +9,34 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy import stats
 
-from admet_hpo.training.metrics import flatten_task_metrics, per_task_metrics
+from admet_hpo.training.metrics import METRIC_NAMES, flatten_task_metrics, per_task_metrics
 
 
-def reference(y_true: np.ndarray, y_pred: np.ndarray, task: int) -> tuple[int, float, float, float]:
+def has_spread(values: np.ndarray) -> bool:
+    return values.size >= 2 and float(np.sum((values - values.mean()) ** 2)) > 1e-12 * float(
+        np.sum(values**2)
+    )
+
+
+def reference(
+    y_true: np.ndarray, y_pred: np.ndarray, task: int
+) -> tuple[int, float, float, float, float, float]:
+    """numpy / scipy on one task's labelled rows, written independently of the product's code."""
     mask = ~np.isnan(y_true[:, task])
     t, p = y_true[mask, task], y_pred[mask, task]
     if t.size == 0:
-        return 0, math.nan, math.nan, math.nan
+        return 0, math.nan, math.nan, math.nan, math.nan, math.nan
     rmse = math.sqrt(float(np.mean((t - p) ** 2)))
     mae = float(np.mean(np.abs(t - p)))
     ss_tot = float(np.sum((t - t.mean()) ** 2))
-    spread = ss_tot > 1e-12 * float(np.sum(t**2))
-    r2 = 1 - float(np.sum((t - p) ** 2)) / ss_tot if spread else math.nan
-    return int(t.size), rmse, mae, r2
+    r2 = 1 - float(np.sum((t - p) ** 2)) / ss_tot if has_spread(t) else math.nan
+    correlated = has_spread(t) and has_spread(p)
+    pearson = float(stats.pearsonr(t, p).statistic) if correlated else math.nan
+    ranks_vary = correlated and np.unique(t).size > 1 and np.unique(p).size > 1
+    spearman = float(stats.spearmanr(t, p).statistic) if ranks_vary else math.nan
+    return int(t.size), rmse, mae, r2, pearson, spearman
 
 
 finite = st.floats(-100, 100, allow_nan=False)
@@ -37,20 +50,30 @@ finite = st.floats(-100, 100, allow_nan=False)
 def test_matches_independent_per_task_computation(y_true: np.ndarray, y_pred: np.ndarray) -> None:
     metrics = per_task_metrics(y_true, y_pred, ("a", "b", "c"))
     for t, name in enumerate(("a", "b", "c")):
-        n, rmse, mae, r2 = reference(y_true, y_pred, t)
+        n, *expected_values = reference(y_true, y_pred, t)
         got = metrics[name]
         assert got.n == n
-        for expected, value in ((rmse, got.rmse), (mae, got.mae), (r2, got.r2)):
+        for metric, expected in zip(METRIC_NAMES, expected_values, strict=True):
+            value = getattr(got, metric)
             assert (math.isnan(expected) and math.isnan(value)) or value == pytest.approx(
-                expected, rel=1e-9, abs=1e-9
-            )
+                expected, rel=1e-7, abs=1e-7
+            ), metric
 
 
 def test_perfect_predictions_score_zero_error_and_r2_one() -> None:
     y = np.array([[1.0, np.nan], [2.0, 5.0], [4.0, 7.0]])
     metrics = per_task_metrics(y, np.nan_to_num(y, nan=123.0), ("x", "y"))
     assert metrics["x"].rmse == 0.0 and metrics["x"].r2 == 1.0
+    assert metrics["x"].pearson_r == pytest.approx(1.0) and metrics["x"].spearman_rho == pytest.approx(1.0)
     assert metrics["y"].n == 2 and metrics["y"].mae == 0.0
+
+
+def test_spearman_is_rank_based_and_pearson_is_not() -> None:
+    y = np.array([[1.0], [2.0], [3.0], [4.0]])
+    monotone = np.array([[1.0], [2.0], [3.0], [1000.0]])  # same order, far from linear
+    metrics = per_task_metrics(y, monotone, ("x",))["x"]
+    assert metrics.spearman_rho == pytest.approx(1.0)
+    assert metrics.pearson_r < 0.9
 
 
 def test_shape_mismatch_is_an_error() -> None:
@@ -64,3 +87,6 @@ def test_flatten_names_and_task_mean_skip_missing_tasks() -> None:
     assert flat["val/a/mae"] == pytest.approx(0.5)
     assert math.isnan(flat["val/b/rmse"])
     assert flat["val/mean_mae"] == pytest.approx(0.5)
+    assert set(flat) == {f"val/{t}/{m}" for t in "ab" for m in METRIC_NAMES} | {
+        f"val/mean_{m}" for m in METRIC_NAMES
+    }
