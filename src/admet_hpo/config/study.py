@@ -49,12 +49,15 @@ class SamplerConfig(StrictModel):
 class PrunerConfig(StrictModel):
     """The Optuna pruner, which stops unpromising trials on their per-epoch metric.
 
-    ``median`` (MedianPruner), ``hyperband`` (HyperbandPruner), ``successive_halving``
-    (SuccessiveHalvingPruner), ``patient`` (PatientPruner: ``patience`` epochs without improvement
-    before the ``wrapped`` pruner, if any, may prune) or ``none`` (never prune).
+    ``hyperband`` (HyperbandPruner, the default: multi-fidelity search, the pairing Optuna recommends
+    with its TPE sampler), ``successive_halving`` (SuccessiveHalvingPruner), ``median`` (MedianPruner),
+    ``patient`` (PatientPruner: ``patience`` epochs without improvement before the ``wrapped`` pruner,
+    if any, may prune) or ``none`` (never prune). Hyperband and successive halving take their
+    ``min_resource`` / ``max_resource`` / ``reduction_factor`` from the trials' epochs unless ``args``
+    set them (see ``admet_hpo.search.algorithms.multi_fidelity_arguments``).
     """
 
-    type: Literal["median", "hyperband", "successive_halving", "patient", "none"] = "median"
+    type: Literal["median", "hyperband", "successive_halving", "patient", "none"] = "hyperband"
     args: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments of the pruner class, e.g. n_warmup_steps."
     )

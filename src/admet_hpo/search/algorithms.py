@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,19 +86,50 @@ def build_sampler(study: Study, *, worker_index: int = 0) -> BaseSampler:
     return _instantiate(cls, {**kwargs, "seed": seed}, study.source, "sampler")
 
 
-def _pruner(config: PrunerConfig, source: Path, key: str) -> BasePruner:
+#: The reduction factor of successive halving / Hyperband when the study file sets none (Optuna's default):
+#: a third of the trials reaching a rung go on to the next.
+REDUCTION_FACTOR = 3
+#: Rungs below the full epoch budget in the most aggressive Hyperband bracket, when the epochs allow.
+RUNGS_BELOW_MAX = 3
+
+
+def multi_fidelity_arguments(pruner_type: str, max_epochs: int, warmup_epochs: int) -> dict[str, int]:
+    """The resources of a ``hyperband`` or ``successive_halving`` pruner derived from the trials' epochs.
+
+    A trial reports its metric at steps 0, 1, ..., ``max_epochs - 1`` (step = epoch index). The first
+    rung, ``min_resource``, is the step at which ``max_epochs`` is :data:`RUNGS_BELOW_MAX` reductions
+    away (``ceil(max_epochs / 3**3)``), but not before the learning-rate warm-up has ended
+    (``warmup_epochs``) and at least step 1; rungs follow at ``min_resource * 3**k``. Hyperband's
+    ``max_resource`` is ``max_epochs``, so its brackets number ``floor(log3(max_epochs / min_resource)) + 1``
+    (from full successive halving down to no early stop). Other pruner types get no derived arguments.
+    """
+    if pruner_type not in ("hyperband", "successive_halving"):
+        return {}
+    first_rung = max(1, warmup_epochs, math.ceil(max_epochs / REDUCTION_FACTOR**RUNGS_BELOW_MAX))
+    derived = {"min_resource": min(first_rung, max(max_epochs - 1, 1)), "reduction_factor": REDUCTION_FACTOR}
+    if pruner_type == "hyperband":
+        derived["max_resource"] = max_epochs
+    return derived
+
+
+def _pruner(config: PrunerConfig, epochs: tuple[int, int], source: Path, key: str) -> BasePruner:
     import optuna
 
     cls = getattr(optuna.pruners, PRUNER_CLASSES[config.type])
     kwargs = dict(config.args)
     if config.type != "patient":
         _check_argument_names(cls, kwargs, {}, source, key)
-        return _instantiate(cls, kwargs, source, key)
+        return _instantiate(cls, {**multi_fidelity_arguments(config.type, *epochs), **kwargs}, source, key)
     _check_argument_names(cls, kwargs, {"patience": "patience", "wrapped_pruner": "wrapped"}, source, key)
-    wrapped = None if config.wrapped is None else _pruner(config.wrapped, source, f"{key}.wrapped")
+    wrapped = None if config.wrapped is None else _pruner(config.wrapped, epochs, source, f"{key}.wrapped")
     return _instantiate(cls, {**kwargs, "wrapped_pruner": wrapped, "patience": config.patience}, source, key)
 
 
 def build_pruner(study: Study) -> BasePruner:
-    """The study's pruner (``patient`` wraps its ``wrapped`` pruner; ``none`` never prunes)."""
-    return _pruner(study.pruner, study.source, "pruner")
+    """The study's pruner (``patient`` wraps its ``wrapped`` pruner; ``none`` never prunes).
+
+    ``hyperband`` and ``successive_halving`` get their resources from the base training config's epochs
+    (:func:`multi_fidelity_arguments`) unless the study file's ``args`` set them.
+    """
+    trainer, optim = study.base_training.trainer, study.base_training.optim
+    return _pruner(study.pruner, (trainer.max_epochs, optim.warmup_epochs), study.source, "pruner")

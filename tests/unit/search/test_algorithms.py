@@ -11,10 +11,12 @@ from typing import Any
 
 import optuna
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from admet_hpo.config.study import Study, load_study
 from admet_hpo.errors import ConfigError
-from admet_hpo.search.algorithms import build_pruner, build_sampler
+from admet_hpo.search.algorithms import build_pruner, build_sampler, multi_fidelity_arguments
 
 
 @pytest.fixture
@@ -123,6 +125,40 @@ def test_hyperband_and_successive_halving_args(make_study: Callable[..., Study])
     halving = build_pruner(make_study(pruner={"type": "successive_halving", "args": {"reduction_factor": 3}}))
     assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
     assert halving._reduction_factor == 3
+
+
+def test_default_pruner_is_hyperband_with_resources_from_the_epochs(make_study: Callable[..., Study]) -> None:
+    study = make_study(max_epochs=40, training={"data": {"dataset": "demo"}, "optim": {"warmup_epochs": 2}})
+    pruner = build_pruner(study)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (2, 40, 3)
+
+
+def test_study_args_override_the_derived_resources(make_study: Callable[..., Study]) -> None:
+    pruner = build_pruner(
+        make_study(max_epochs=30, pruner={"type": "hyperband", "args": {"reduction_factor": 2}})
+    )
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (2, 30, 2)
+    patient = build_pruner(
+        make_study(
+            max_epochs=30,
+            pruner={"type": "patient", "patience": 3, "wrapped": {"type": "successive_halving"}},
+        )
+    )
+    assert patient._wrapped_pruner._min_resource == 2 and patient._wrapped_pruner._reduction_factor == 3
+
+
+@given(st.integers(1, 500), st.integers(0, 20))
+def test_derived_first_rung_is_after_warmup_and_inside_the_epochs(max_epochs: int, warmup: int) -> None:
+    derived = multi_fidelity_arguments("hyperband", max_epochs, warmup)
+    assert derived["max_resource"] == max_epochs and derived["reduction_factor"] == 3
+    first = derived["min_resource"]
+    assert first >= 1
+    assert first <= max(max_epochs - 1, 1)
+    assert first >= min(warmup, max_epochs - 1)
+    assert max_epochs <= first * 3**3 or first == min(warmup, max_epochs - 1)  # at most 3 rungs below the top
+    assert multi_fidelity_arguments("median", max_epochs, warmup) == {}
+    assert "max_resource" not in multi_fidelity_arguments("successive_halving", max_epochs, warmup)
 
 
 def test_patient_pruner_wraps_its_pruner(make_study: Callable[..., Study]) -> None:
