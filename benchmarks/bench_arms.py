@@ -37,7 +37,9 @@ class RunSettings:
     epochs: int
     model_space: str = "small"
     optuna_seed: int = 0
-    pruning: bool = True
+    #: Replaces the arm's pruner by this type with the product's default arguments ("none" = no pruning)
+    #: when it is another type; None (or the arm's own type) keeps the arm's pruner and its arguments.
+    pruner: str | None = None
 
     @property
     def n_startup_trials(self) -> int:
@@ -86,7 +88,7 @@ def compose_arm(
     """The study mapping of arm ``name`` for one run.
 
     Adds the model space, the trial budget, epochs per trial, the Optuna seed and random start, the
-    pruner (``none`` when ``settings.pruning`` is off) and ``output_dir`` (storage and MLflow store go
+    pruner (``settings.pruner``, if set) and ``output_dir`` (storage and MLflow store go
     there by default). With ``table_path`` the arm reads the prepared benchmark table and its frozen
     split column instead of computing the split itself.
     """
@@ -101,8 +103,8 @@ def compose_arm(
         study["sampler"],
         {"seed": settings.optuna_seed, "args": {"n_startup_trials": settings.n_startup_trials}},
     )
-    if not settings.pruning:
-        study["pruner"] = {"type": "none"}
+    if settings.pruner is not None and settings.pruner != study["pruner"]["type"]:
+        study["pruner"] = {"type": settings.pruner}
     if table_path is not None:
         study["training"]["data"] = {
             "path": str(table_path.resolve()),

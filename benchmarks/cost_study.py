@@ -1,8 +1,9 @@
 """Cost study (issue 6): what the search service costs besides training itself.
 
 1. Pruning: the quality study's joint arm (same seeded study: TPE seed 0, same data and epochs) run
-   twice through the product's runner, with its median pruner and with ``pruner: none``: total epochs
-   trained, wall time, best validation loss, and whether both studies sampled the same parameters.
+   through the product's runner once per pruner (default: ``none``, ``median`` with the arm's arguments,
+   ``hyperband`` with the product's derived arguments): total epochs trained, wall time, best validation
+   loss, and how many trials sampled the same parameters as the study without pruning.
 2. Featurisation cache: time from the start of a trial's ``train()`` call to its first training step,
    for the first trial of a worker with a cold cache (fresh cache folder, memory cache cleared), the
    next trials of that worker (graphs in memory), and a new worker on the same machine (memory cleared,
@@ -55,6 +56,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (defaults: about 15 minutes on the shared 2-core machine)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=8, help="trials of each pruning study")
+    parser.add_argument(
+        "--pruners",
+        default="none,median,hyperband",
+        help="pruner types compared (the first is the reference)",
+    )
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (the quality default)")
     parser.add_argument("--train-fraction", type=float, default=0.4, help="as in the quality study")
     parser.add_argument("--cache-trials", type=int, default=3, help="trials of the cache worker (>= 2)")
@@ -82,7 +88,7 @@ def pruning_study(settings: RunSettings, work_dir: Path, bench: BenchTable) -> d
     from admet_hpo.config.study import load_study
     from admet_hpo.search.runner import prepare_study, run_worker
 
-    label = "on" if settings.pruning else "off"
+    label = settings.pruner or "arm"
     folder = work_dir / f"pruning-{label}"
     mapping = compose_arm(
         ARM, settings, output_dir=folder, table_path=bench.path, target_cols=bench.target_cols
@@ -267,11 +273,11 @@ def _less(saving: float, less: str = "less") -> str:
 
 
 def pruning_section(rows: list[dict[str, Any]]) -> str:
-    """The pruning table and its savings sentence."""
+    """The pruning table and one savings sentence per pruner against the first row (the reference)."""
     if not rows:
         return "Pruning comparison skipped (`--skip-pruning`)."
     table = markdown_table(
-        ["pruning", "trials", "pruned", "epochs trained", "wall time (min)", "best val_loss", "best trial"],
+        ["pruner", "trials", "pruned", "epochs trained", "wall time (min)", "best val_loss", "best trial"],
         [
             [
                 r["pruning"],
@@ -285,18 +291,22 @@ def pruning_section(rows: list[dict[str, Any]]) -> str:
             for r in rows
         ],
     )
-    by = {r["pruning"]: r for r in rows}
-    on, off = by["on"], by["off"]
-    same = sum(a == b for a, b in zip(on["params"], off["params"], strict=False))
-    saved_epochs = 1 - on["epochs"] / off["epochs"]
-    saved_time = 1 - on["minutes"] / off["minutes"]
-    gap = on["best_value"] - off["best_value"]
-    text = (
-        f"Pruning trained {_less(saved_epochs, 'fewer')} epochs ({on['epochs']} vs {off['epochs']}) and took "
-        f"{_less(saved_time)} wall time; its best validation loss is {gap:+.4f} against the study without "
-        f"pruning ({'same' if on['best_trial'] == off['best_trial'] else 'a different'} best trial). "
-        f"{same} of {min(on['trials'], off['trials'])} trials sampled identical parameters in both studies "
-        "(TPE sees pruned trials' last values, so its later suggestions can differ)."
+    reference = rows[0]
+    sentences = []
+    for row in rows[1:]:
+        same = sum(a == b for a, b in zip(row["params"], reference["params"], strict=False))
+        saved_epochs = 1 - row["epochs"] / reference["epochs"]
+        gap = row["best_value"] / reference["best_value"] - 1
+        best = "same" if row["best_trial"] == reference["best_trial"] else "a different"
+        sentences.append(
+            f"`{row['pruning']}` trained {_less(saved_epochs, 'fewer')} epochs than `{reference['pruning']}` "
+            f"({row['epochs']} vs {reference['epochs']}) and took "
+            f"{_less(1 - row['minutes'] / reference['minutes'])} wall time; its best validation loss is "
+            f"{gap:+.1%} off ({best} best trial; {same} of {min(row['trials'], reference['trials'])} "
+            "trials sampled the same parameters)."
+        )
+    text = " ".join(sentences) + (
+        " TPE sees pruned trials' last values, so its suggestions after the first pruned trial can differ."
     )
     return table + "\n\n" + text
 
@@ -349,7 +359,7 @@ def report(record: dict[str, Any]) -> tuple[str, str]:
     """The full ``cost.md`` and the README block (the same sections)."""
     sections = [
         record["settings"],
-        "### Pruning on vs off\n\n" + pruning_section(record["pruning"]),
+        "### Pruning: epochs saved at the same seeded study\n\n" + pruning_section(record["pruning"]),
         "### Featurisation cache: time from trial start to first training step\n\n"
         + cache_section(record["cache_trials"], record["featurize"]),
         "### Sampler overhead per epoch\n\n" + sampler_section(record["sampler"]),
@@ -379,8 +389,8 @@ def run_cost_study(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:
     settings = RunSettings(n_trials=args.trials, epochs=args.epochs)
     pruning = []
     if not args.skip_pruning:
-        for enabled in (True, False):
-            pruning.append(pruning_study(replace(settings, pruning=enabled), work_dir, bench))
+        for pruner in args.pruners.split(","):
+            pruning.append(pruning_study(replace(settings, pruner=pruner), work_dir, bench))
     measure = work_dir / "measure"
     mapping = compose_arm(
         ARM, settings, output_dir=measure, table_path=bench.path, target_cols=bench.target_cols
@@ -398,8 +408,9 @@ def run_cost_study(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:
         [
             f"- command: `{' '.join(['python', 'benchmarks/cost_study.py', *sys.argv[1:]])}`",
             f"- pruning studies: quality-study arm `{ARM}` (`benchmarks/arms/`), {args.trials} trials x "
-            f"{args.epochs} epochs, TPE seed 0 ({settings.n_startup_trials} random start trials), median "
-            "pruner (2 start trials, 2 warm-up epochs) vs `pruner: none`",
+            f"{args.epochs} epochs, TPE seed 0 ({settings.n_startup_trials} random start trials), pruners "
+            f"{args.pruners} (median: 2 start trials, 2 warm-up epochs; hyperband: the product's defaults "
+            "derived from the epochs)",
             f"- data: a benchmark table made as the quality study's ({bench.rows['train']} train / "
             f"{bench.rows['val']} val / {bench.rows['test']} test records, training part "
             f"{bench.train_fraction:.0%})",

@@ -108,7 +108,7 @@ def test_arms_share_everything_but_the_sampler() -> None:
 
 
 def test_pruning_off_and_the_full_model_space() -> None:
-    settings = bench_arms.RunSettings(n_trials=30, epochs=3, model_space="full", pruning=False)
+    settings = bench_arms.RunSettings(n_trials=30, epochs=3, model_space="full", pruner="none")
     study = bench_arms.compose_arm("joint", settings, output_dir=Path("/tmp/x"))
     assert study["pruner"] == {"type": "none"}
     assert study["search_spaces"][-1].endswith("search_spaces/model.yaml")

@@ -111,7 +111,6 @@ class TrialObjective:
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             epochs.append(epoch)
-            trial.set_user_attr(EPOCHS_ATTR, len(epochs))
             self.tracker.log_epoch_metrics(run_id, metrics, step=epoch)
             if self.observer is not None:
                 self.observer(trial.number, epoch, metrics)
@@ -123,7 +122,10 @@ class TrialObjective:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.study.metric} = {value:.4g})")
 
         try:
-            result = train(config, listeners=[on_epoch], progress_bar=False, data=self.data)
+            try:
+                result = train(config, listeners=[on_epoch], progress_bar=False, data=self.data)
+            finally:  # once per trial, not per epoch: the storage is written when the count means something
+                trial.set_user_attr(EPOCHS_ATTR, len(epochs))
         except optuna.TrialPruned:
             self.tracker.finish_trial(run_id, TrialState.PRUNED)
             raise

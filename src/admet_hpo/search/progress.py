@@ -151,7 +151,7 @@ def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
             t.state.name,
             _value(t.value),
             *cells,
-            str(t.user_attrs.get("epochs_run", "–")),
+            str(t.user_attrs.get("epochs_run", len(t.intermediate_values))),
             str(t.user_attrs.get("mlflow_run_id", "–")),
         )
     return table
