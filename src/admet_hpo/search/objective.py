@@ -105,8 +105,10 @@ class TrialObjective:
         config = trial_config(self.study, values, trial.number)
         trial.set_user_attr(OUTPUT_ATTR, str(config.output_dir))
         run_id = self.run_id = self.tracker.start_trial(trial)
-        self.tracker.log_config(run_id, config.model_dump(mode="json"))
-        self.tracker.log_lineage(run_id, self.data[0].content_hash, self.data[1].split_hash)
+        self.tracker.defer(self.tracker.log_config, run_id, config.model_dump(mode="json"))
+        self.tracker.defer(
+            self.tracker.log_lineage, run_id, self.data[0].content_hash, self.data[1].split_hash
+        )
         epochs: list[int] = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -127,7 +129,7 @@ class TrialObjective:
             finally:  # once per trial, not per epoch: the storage is written when the count means something
                 trial.set_user_attr(EPOCHS_ATTR, len(epochs))
         except optuna.TrialPruned:
-            self.tracker.finish_trial(run_id, TrialState.PRUNED)
+            self.tracker.defer(self.tracker.finish_trial, run_id, TrialState.PRUNED)
             raise
         except BaseException as exc:
             interrupted = _interrupted(exc)
@@ -138,9 +140,9 @@ class TrialObjective:
                 raise KeyboardInterrupt from exc
             raise
         value = self.metric_value(result)
-        self.tracker.log_final_metrics(run_id, final_metrics(result))
-        self.tracker.log_checkpoint(run_id, result.checkpoint_path)
-        self.tracker.finish_trial(run_id, TrialState.COMPLETE, value=value)
+        self.tracker.defer(self.tracker.log_final_metrics, run_id, final_metrics(result))
+        self.tracker.defer(self.tracker.log_checkpoint, run_id, result.checkpoint_path)
+        self.tracker.defer(self.tracker.finish_trial, run_id, TrialState.COMPLETE, value=value)
         self._save_note(trial, run_id, result, value)
         return value
 

@@ -283,7 +283,6 @@ def run_worker(
                     timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
                     catch=(Exception,),
                     callbacks=[worker.after_trial, *callbacks, *([gate] if gate else [])],
-                    gc_after_trial=True,
                 )
                 break
             except Exception:
@@ -297,6 +296,7 @@ def run_worker(
             gate.release()
         _restore_sigint(sigint_handler)
     worker.close_stale_runs()
+    tracker.flush()
     tracker.log_study_plots(tracker.parent_run_id, optuna_study)
     return summarize(optuna_study)
 

@@ -7,6 +7,12 @@ run id as the user attribute ``mlflow_parent_run_id`` and each trial keeps its r
 
 MLflow is imported lazily (it costs seconds), so importing this module is cheap.
 
+Cost on the trial's path: parameters and tags go through MLflow's asynchronous logging
+(``log_batch(..., synchronous=False)``); per-epoch metrics are buffered and sent, asynchronously, at most
+every :data:`EPOCH_FLUSH_SECONDS` (so the MLflow UI lags the training by that much at most), and
+:meth:`StudyTracker.finish_trial` sends the rest before closing the run (MLflow accepts metrics of a
+closed run, so the closing does not wait for them); :meth:`StudyTracker.flush` waits for everything.
+
 Lifecycle of one worker process::
 
     ensure_tracking_store(uri)            # once, in the launching process, before any worker starts
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,8 +44,11 @@ from admet_hpo.tracking.store import default_artifact_root, experiment_artifact_
 from admet_hpo.tracking.urls import mask_data, mask_text, mask_url
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import optuna
-    from mlflow.entities import Run
+    from mlflow.entities import Metric, Run
+    from mlflow.utils.async_logging.run_operations import RunOperations
     from optuna.trial import TrialState
 
 #: Study user attribute holding the parent run id; trial user attribute holding the trial's run id.
@@ -56,6 +67,9 @@ VALUE_METRIC = "trial_value"
 
 STALE_RUN_ERROR = "the worker running this trial stopped; the trial was failed by its heartbeat"
 
+#: Longest time per-epoch metrics wait in the buffer before they are sent.
+EPOCH_FLUSH_SECONDS = 10.0
+
 _MAX_METRICS_PER_BATCH = 1000
 _MAX_PARAMS_OR_TAGS_PER_BATCH = 100
 _MAX_ERROR_LENGTH = 4000
@@ -66,6 +80,15 @@ T = TypeVar("T")
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@dataclass
+class _PendingRun:
+    """What a trial's run still owes MLflow: buffered epoch metrics and asynchronous operations."""
+
+    metrics: list[Metric] = field(default_factory=list)
+    operations: list[RunOperations] = field(default_factory=list)
+    last_flush: float = field(default_factory=time.monotonic)
 
 
 class StudyTracker:
@@ -84,6 +107,11 @@ class StudyTracker:
             artifact_root if artifact_root is not None else default_artifact_root(tracking_uri)
         )
         self._study: tuple[str, str] | None = None  # (experiment id, parent run id) once start_study ran
+        self._pending: dict[str, _PendingRun] = {}  # per trial run: buffered metrics, unfinished operations
+        self._links: dict[str, str] = {}  # run id -> where a person finds it (see run_link)
+        self._closed: set[str] = set()  # run ids known to be closed (see close_stale_runs)
+        self._unfinished: list[RunOperations | Future[None]] = []  # asynchronous work not yet waited for
+        self._background: ThreadPoolExecutor | None = None  # runs deferred calls, one at a time, in order
 
     # ----------------------------------------------------------------------------------------- study level
 
@@ -145,26 +173,32 @@ class StudyTracker:
     def close_stale_runs(self, study: optuna.Study) -> list[str]:
         """Close the runs still RUNNING of trials that have finished, typically trials failed by heartbeat
         after their worker died: each gets the status of its trial's state (FAIL -> FAILED with
-        :data:`STALE_RUN_ERROR` as ``optuna.error``). Returns the run ids closed."""
+        :data:`STALE_RUN_ERROR` as ``optuna.error``). Returns the run ids closed.
+
+        Runs this tracker closed or found closed before are not asked about again, so MLflow is only
+        searched while some finished trial's run has not been seen closed."""
         from optuna.trial import TrialState
 
-        experiment = self._client.get_experiment_by_name(study.study_name)
-        if experiment is None:
-            return []
         finished_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         trials_by_run = {
             trial.user_attrs[RUN_ID_ATTR]: trial
             for trial in study.get_trials(deepcopy=False, states=finished_states)
-            if RUN_ID_ATTR in trial.user_attrs
+            if trial.user_attrs.get(RUN_ID_ATTR) not in self._closed | {None}
         }
+        if not trials_by_run:
+            return []
+        experiment = self._client.get_experiment_by_name(study.study_name)
+        if experiment is None:
+            return []
+        running = {run.info.run_id for run in self._running_runs(experiment.experiment_id)}
         closed = []
-        for run in self._running_runs(experiment.experiment_id):
-            trial = trials_by_run.get(run.info.run_id)
-            if trial is None:
+        for run_id, trial in trials_by_run.items():
+            if run_id not in running:
+                self._closed.add(run_id)
                 continue
             error = STALE_RUN_ERROR if trial.state == TrialState.FAIL else None
-            self.finish_trial(run.info.run_id, trial.state, value=trial.value, error=error)
-            closed.append(run.info.run_id)
+            self.finish_trial(run_id, trial.state, value=trial.value, error=error)
+            closed.append(run_id)
         return closed
 
     # ----------------------------------------------------------------------------------------- trial level
@@ -189,6 +223,10 @@ class StudyTracker:
             },
         )
         run_id = run.info.run_id
+        self._pending[run_id] = _PendingRun()
+        self._links[run_id] = (
+            trial_run_url(self.tracking_uri, run.info.experiment_id, run_id) or run.info.artifact_uri
+        )
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         self.log_params(run_id, trial.params)
         return run_id
@@ -200,17 +238,25 @@ class StudyTracker:
 
         entries = [Param(mlflow_key(name), mask_text(str(value))) for name, value in params.items()]
         for chunk in _chunks(entries, _MAX_PARAMS_OR_TAGS_PER_BATCH):
-            self._client.log_batch(run_id, params=chunk)
+            self._log_batch(run_id, params=chunk)
 
     def log_epoch_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         """Log one epoch's metrics (losses, per-task scores, sampler statistics, curriculum phase as a
-        number) at ``step`` in as few requests as MLflow allows. NaN and infinities are kept."""
+        number) at ``step``. NaN and infinities are kept. A trial run's metrics are buffered and sent
+        asynchronously once :data:`EPOCH_FLUSH_SECONDS` have passed since the last sending (and by
+        :meth:`finish_trial`); other runs' metrics are sent at once."""
         from mlflow.entities import Metric
 
         timestamp = int(time.time() * 1000)
         entries = [Metric(mlflow_key(name), float(value), timestamp, step) for name, value in metrics.items()]
-        for chunk in _chunks(entries, _MAX_METRICS_PER_BATCH):
-            self._client.log_batch(run_id, metrics=chunk)
+        pending = self._pending.get(run_id)
+        if pending is None:
+            for chunk in _chunks(entries, _MAX_METRICS_PER_BATCH):
+                self._client.log_batch(run_id, metrics=chunk)
+            return
+        pending.metrics.extend(entries)
+        if time.monotonic() - pending.last_flush >= EPOCH_FLUSH_SECONDS:
+            self._send_buffered(run_id, pending)
 
     def log_final_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         """Log end-of-training metrics (one value each, at step 0). Name them apart from the per-epoch
@@ -262,18 +308,54 @@ class StudyTracker:
         from mlflow.entities import Metric, RunTag
 
         status = run_status(state)
+        pending = self._pending.pop(run_id, None)
+        if pending is not None:
+            self._send_buffered(run_id, pending)
+            self._unfinished.extend(pending.operations)
         tags = [RunTag(STATE_TAG, state.name)]
         if error is not None:
             tags.append(RunTag(ERROR_TAG, mask_text(error)[:_MAX_ERROR_LENGTH]))
         metrics = [] if value is None else [Metric(VALUE_METRIC, float(value), int(time.time() * 1000), 0)]
         self._client.log_batch(run_id, metrics=metrics, tags=tags)
         self._client.set_terminated(run_id, status=status)
+        self._closed.add(run_id)
+
+    def defer(self, call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Run ``call(*args, **kwargs)`` (a method of this tracker) on the tracker's background thread,
+        after every call deferred before it; :meth:`flush` waits for it and raises its error, if any.
+        The trial's own thread then spends no time on MLflow requests that nothing waits for (the
+        resolved config, lineage tags, final metrics, the checkpoint and closing the run)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="admet-hpo-mlflow")
+        self._unfinished.append(self._background.submit(call, *args, **kwargs))
+
+    def flush(self) -> None:
+        """Wait until every deferred call and asynchronous operation of this tracker has reached MLflow;
+        raises the first error one of them met. Call it before the process ends (the workers do, after
+        their last trial)."""
+        while self._unfinished:  # a deferred call can add operations
+            work, self._unfinished = self._unfinished, []
+            for item in work:
+                if isinstance(item, Future):
+                    item.result()
+                else:
+                    item.wait()
+        for pending in list(self._pending.values()):
+            for operation in pending.operations:
+                operation.wait()
+            pending.operations = []
 
     def run_link(self, run_id: str) -> str:
         """Where a person finds the run: its page on the tracking server for an ``http(s)`` tracking URI,
         else the run's artifact location (a local path or URI)."""
-        run = self._client.get_run(run_id)
-        return trial_run_url(self.tracking_uri, run.info.experiment_id, run_id) or run.info.artifact_uri
+        if run_id not in self._links:
+            run = self._client.get_run(run_id)
+            self._links[run_id] = (
+                trial_run_url(self.tracking_uri, run.info.experiment_id, run_id) or run.info.artifact_uri
+            )
+        return self._links[run_id]
 
     # ------------------------------------------------------------------------------------------- internals
 
@@ -287,7 +369,23 @@ class StudyTracker:
 
         entries = [RunTag(key, mask_text(value)) for key, value in tags.items()]
         for chunk in _chunks(entries, _MAX_PARAMS_OR_TAGS_PER_BATCH):
-            self._client.log_batch(run_id, tags=chunk)
+            self._log_batch(run_id, tags=chunk)
+
+    def _log_batch(self, run_id: str, **entries: Any) -> None:
+        """``log_batch``: asynchronous for a trial run still open here (waited for when it finishes),
+        synchronous for any other run."""
+        pending = self._pending.get(run_id)
+        if pending is None:
+            self._client.log_batch(run_id, **entries)
+        else:
+            pending.operations.append(self._client.log_batch(run_id, **entries, synchronous=False))
+
+    def _send_buffered(self, run_id: str, pending: _PendingRun) -> None:
+        """Send a trial run's buffered epoch metrics asynchronously."""
+        for chunk in _chunks(pending.metrics, _MAX_METRICS_PER_BATCH):
+            pending.operations.append(self._client.log_batch(run_id, metrics=chunk, synchronous=False))
+        pending.metrics = []
+        pending.last_flush = time.monotonic()
 
     def _experiment(self, name: str) -> str:
         """Id of the experiment called ``name``, created (or restored) if needed, tolerating a concurrent

@@ -41,7 +41,7 @@ def test_minimal_study_gets_absolute_defaults_beside_its_outputs(study_file: Cal
     assert study.storage == f"sqlite:///{output}/optuna.db" and study.storage.startswith("sqlite:////")
     assert study.mlflow_tracking_uri == f"sqlite:///{output}/mlflow.db"
     assert (study.metric, study.direction, study.n_trials, study.timeout) == ("val_loss", "minimize", 3, None)
-    assert (study.sampler.type, study.pruner.type) == ("tpe", "median")
+    assert (study.sampler.type, study.pruner.type) == ("tpe", "hyperband")
     assert study.base_training.data.dataset == "demo"
     assert list(study.space.parameters) == ["alpha"]
     assert study.space.files == [path.parent.resolve().parent / "spaces" / "sampler.yaml"]
