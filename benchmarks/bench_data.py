@@ -3,7 +3,7 @@
 Every arm and every cost measurement trains on the same table file, so they all see the same rows and
 the same split. The file is built from the product's cached known data set (never downloaded here):
 
-1. the cached table ``<cache-dir>/known/adme_multisource-v1.csv``; if it is missing and ``--data-dir``
+1. the cached table ``<cache-dir>/known/adme_multisource-v2.csv``; if it is missing and ``--data-dir``
    names a folder with the source files, it is built from them (``fetch_known(..., from_path=...)``,
    checksums checked, no network); otherwise the error says which command fetches it;
 2. the product's scaffold split of the arms' base config (``split`` in ``arms/base.yaml``);

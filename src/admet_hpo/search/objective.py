@@ -50,12 +50,17 @@ def trial_config(study: Study, values: dict[str, object], trial_number: int) -> 
 
 
 def final_metrics(result: TrainingResult) -> dict[str, float]:
-    """Per-task validation and test metrics of the best checkpoint as flat ``split/task/metric`` keys."""
+    """Per-task validation and test metrics of the best checkpoint as flat ``split/task/metric`` keys
+    (``split/task/bound_agreement`` for tasks with censored cells)."""
+    from admet_hpo.training.bound_metrics import flatten_bound_agreement
+
     flat: dict[str, float] = {"best_val_loss": result.best_val_loss}
     for split, metrics in (("best_val", result.val_metrics), ("test", result.test_metrics)):
         for task, values in metrics.items():
             for name in ("rmse", "mae", "r2"):
                 flat[f"{split}/{task}/{name}"] = getattr(values, name)
+    for split, bounds in (("best_val", result.val_bounds), ("test", result.test_bounds)):
+        flat |= flatten_bound_agreement(bounds, split)
     return flat
 
 

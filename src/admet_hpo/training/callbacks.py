@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import lightning.pytorch as pl
 import numpy as np
 
+from admet_hpo.training.bound_metrics import bound_agreement, flatten_bound_agreement
 from admet_hpo.training.metrics import flatten_task_metrics, per_task_metrics
 from admet_hpo.training.prediction import predict
 
@@ -40,8 +41,9 @@ class EpochHistoryCallback(pl.Callback):
     """Records one flat metrics dict per epoch and hands it to listeners.
 
     Each record holds ``epoch``, ``train_loss``, ``val_loss`` (masked MSE on standardised targets), the
-    per-task validation RMSE / MAE / R^2 in original units (``val/<task>/rmse`` ...), and whatever the
-    ``extra_metrics`` providers return (sampler statistics, curriculum phase).
+    per-task validation RMSE / MAE / R^2 in original units (``val/<task>/rmse`` ...; exact cells only
+    when ``val_censoring`` is given, plus ``val/<task>/bound_agreement`` for its censored cells), and
+    whatever the ``extra_metrics`` providers return (sampler statistics, curriculum phase).
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class EpochHistoryCallback(pl.Callback):
         task_names: tuple[str, ...],
         extra_metrics: list[Callable[[], dict[str, float]]] | None = None,
         listeners: list[EpochListener] | None = None,
+        val_censoring: np.ndarray | None = None,
     ) -> None:
         self.val_loader = val_loader
+        self.val_censoring = val_censoring
         self.val_targets = val_targets
         self.task_names = task_names
         self.extra_metrics = list(extra_metrics or [])
@@ -64,8 +68,11 @@ class EpochHistoryCallback(pl.Callback):
         if trainer.sanity_checking:
             return
         predictions = predict(pl_module, self.val_loader)  # type: ignore[arg-type]
-        metrics = per_task_metrics(self.val_targets, predictions, self.task_names)
+        metrics = per_task_metrics(self.val_targets, predictions, self.task_names, self.val_censoring)
         self._val_metrics = flatten_task_metrics(metrics, "val")
+        if self.val_censoring is not None:
+            agreement = bound_agreement(self.val_targets, predictions, self.val_censoring, self.task_names)
+            self._val_metrics.update(flatten_bound_agreement(agreement, "val"))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logged = trainer.callback_metrics

@@ -20,11 +20,15 @@ class TaskMetrics:
 
 
 def per_task_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, task_names: tuple[str, ...]
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    task_names: tuple[str, ...],
+    censoring: np.ndarray | None = None,
 ) -> dict[str, TaskMetrics]:
-    """RMSE, MAE and R^2 per task, each over the rows where that task is labelled.
+    """RMSE, MAE and R^2 per task, each over the rows where that task has an exact label.
 
-    ``y_true`` and ``y_pred`` are ``(rows, tasks)``; NaN in ``y_true`` marks a missing label. R^2 is
+    ``y_true`` and ``y_pred`` are ``(rows, tasks)``; NaN in ``y_true`` marks a missing label; a non-zero
+    ``censoring`` code (same shape) marks a bound, which is left out (see ``bound_metrics``). R^2 is
     ``1 - SS_res / SS_tot`` and is NaN when the labelled values have no spread (``SS_tot`` below
     ``SPREAD_RTOL`` times their sum of squares, i.e. equal up to rounding).
     """
@@ -32,6 +36,8 @@ def per_task_metrics(
         raise ValueError(
             f"shape mismatch: y_true {y_true.shape}, y_pred {y_pred.shape}, {len(task_names)} tasks"
         )
+    if censoring is not None:
+        y_true = np.where(censoring != 0, np.nan, y_true)
     mask = np.isfinite(y_true)
     counts = mask.sum(axis=0)
     residual = np.where(mask, y_pred - np.nan_to_num(y_true), 0.0)
