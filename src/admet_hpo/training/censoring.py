@@ -19,6 +19,7 @@ import dataclasses
 from typing import Literal
 
 import numpy as np
+from chemprop.models import MPNN
 from chemprop.nn import metrics as chemprop_metrics
 
 from admet_hpo.data.table import MoleculeTable
@@ -49,3 +50,17 @@ def training_criterion(mode: CensoredMode) -> chemprop_metrics.ChempropMetric:
     """The training loss for ``mode``: bounded MSE for ``loss``, MSE otherwise (both chemprop classes, so
     saved models load in ``chemprop predict``)."""
     return chemprop_metrics.BoundedMSE() if mode == "loss" else chemprop_metrics.MSE()
+
+
+def record_plain_criterion(model: MPNN) -> None:
+    """Make ``model``'s recorded hyperparameters name a plain MSE criterion before it is saved for
+    prediction (``best.pt``).
+
+    ``chemprop predict`` 2.3.1 parses its input as bounded targets when a model's criterion is bounded,
+    and that parser calls ``DataFrame.applymap``, which pandas 3 removed: it fails before predicting.
+    The criterion plays no part in predictions, so the saved model records MSE with the same task
+    weights; the Lightning checkpoints keep the bounded loss (resuming trains with it).
+    """
+    criterion = model.hparams["predictor"]["criterion"]
+    if isinstance(criterion, chemprop_metrics.BoundedMixin):
+        model.hparams["predictor"]["criterion"] = chemprop_metrics.MSE(task_weights=criterion.task_weights)

@@ -22,7 +22,7 @@ from admet_hpo.data.table import MoleculeTable, SplitIndices
 from admet_hpo.sampling.batch_sampler import FlexibleBatchSampler
 from admet_hpo.training.bound_metrics import BoundAgreement, bound_agreement
 from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, SamplerEpochCallback
-from admet_hpo.training.censoring import training_criterion, training_view
+from admet_hpo.training.censoring import record_plain_criterion, training_criterion, training_view
 from admet_hpo.training.curriculum_callback import CurriculumCallback
 from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
 from admet_hpo.training.model import build_mpnn, fit_target_scaler
@@ -186,6 +186,7 @@ def train(
         else ({}, {})
     )
     model_path = output_dir / "best.pt"
+    record_plain_criterion(best_model)
     save_model(model_path, best_model, output_columns=list(table.target_names))
     result = TrainingResult(
         best_val_loss=float(checkpoint.best_model_score),
