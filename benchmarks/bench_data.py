@@ -125,3 +125,20 @@ def prepare_bench_table(
         labels={part: _label_counts(table, rows) for part, rows in parts.items()},
         train_fraction=train_fraction,
     )
+
+
+def prepare_from_options(
+    cache_dir: Path | None, data_dir: Path | None, work_dir: Path, train_fraction: float
+) -> BenchTable:
+    """The benchmark table of the quality study's split under ``work_dir / "data"``, with ``cache_dir``
+    made this process's product cache (the scripts' ``--cache-dir`` / ``--data-dir`` / ``--work-dir`` /
+    ``--train-fraction`` options)."""
+    from bench_arms import split_config
+
+    return prepare_bench_table(
+        split_config(),
+        cache_dir=use_cache_dir(cache_dir),
+        data_dir=data_dir,
+        out_dir=work_dir / "data",
+        train_fraction=train_fraction,
+    )

@@ -1,8 +1,10 @@
 """Bound agreement: how often predictions fall on the correct side of censored labels (< / > bounds).
 
 A ``<c`` cell agrees when the prediction is at most ``c``, a ``>c`` cell when it is at least ``c`` (the
-bounded loss is zero exactly there). Computed per task, in the targets' own units, next to the
-regression metrics, which skip censored cells (``per_task_metrics(..., censoring=...)``).
+bounded loss is zero exactly there). The excess is the graded counterpart: how far a prediction lies on
+the wrong side of its bound (0 on the right side), averaged over the task's bounds. Both are computed
+per task, in the targets' own units, next to the regression metrics, which skip censored cells
+(``per_task_metrics(..., censoring=...)``).
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class BoundAgreement:
-    """One task's censored cells: counts of ``<`` and ``>`` bounds and the share of each (and of all)
-    with the prediction on the correct side; NaN shares where there is no such bound."""
+    """One task's censored cells: counts of ``<`` and ``>`` bounds, the share of each (and of all) with
+    the prediction on the correct side, and the mean wrong-side distance over all of them (target units);
+    NaN where there is no such bound."""
 
     n_lt: int
     n_gt: int
     lt_agreement: float
     gt_agreement: float
     agreement: float
+    excess: float
 
 
 def _share(hits: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -46,6 +50,12 @@ def bound_agreement(
     lt_hits, gt_hits = y_pred <= bound, y_pred >= bound
     lt_share, gt_share = _share(lt_hits, below), _share(gt_hits, above)
     pooled = _share((below & lt_hits) | (above & gt_hits), below | above)
+    wrong_side = np.where(below, np.maximum(y_pred - bound, 0), 0) + np.where(
+        above, np.maximum(bound - y_pred, 0), 0
+    )
+    n_bounds = (below | above).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.where(n_bounds > 0, wrong_side.sum(axis=0) / n_bounds, np.nan)
     return {
         name: BoundAgreement(
             n_lt=int(below[:, t].sum()),
@@ -53,6 +63,7 @@ def bound_agreement(
             lt_agreement=float(lt_share[t]),
             gt_agreement=float(gt_share[t]),
             agreement=float(pooled[t]),
+            excess=float(excess[t]),
         )
         for t, name in enumerate(task_names)
     }

@@ -141,6 +141,8 @@ def test_regression_metrics_skip_bounds_and_bound_agreement_counts_the_sides() -
     assert (agreement["b"].n_lt, agreement["b"].n_gt) == (2, 1)
     assert agreement["b"].lt_agreement == 0.5 and agreement["b"].gt_agreement == 1.0
     assert agreement["b"].agreement == pytest.approx(2 / 3)
+    assert agreement["a"].excess == pytest.approx((0 + 1.0) / 2)  # '>4' predicted 3: 1 below
+    assert agreement["b"].excess == pytest.approx((0 + 0 + 1.0) / 3)  # '<8' predicted 9: 1 above
     flat = flatten_bound_agreement(agreement, "test")
     assert flat == {
         "test/a/bound_agreement": 0.5,
@@ -153,6 +155,7 @@ def test_a_task_without_bounds_has_nan_shares_and_no_flat_keys() -> None:
     y = np.array([[1.0], [2.0]])
     agreement = bound_agreement(y, y, np.zeros((2, 1), dtype=np.int8), ("a",))
     assert agreement["a"].n_lt == agreement["a"].n_gt == 0 and np.isnan(agreement["a"].agreement)
+    assert np.isnan(agreement["a"].excess)
     assert flatten_bound_agreement(agreement, "val") == {}
     with pytest.raises(ValueError, match="shape mismatch"):
         bound_agreement(y, y, np.zeros((2, 2), dtype=np.int8), ("a",))
