@@ -9,7 +9,7 @@ best checkpoint (lowest ``val_loss``; note ``val_loss`` is the mode's own loss) 
 split the same way for every mode: RMSE and R^2 over exact cells only, and the bound agreement (share of
 predictions on the correct side) over the censored cells.
 
-Run (from the repository root; about 11 minutes at the defaults on the shared 2-core machine):
+Run (from the repository root; about 9 minutes at the defaults on the shared 2-core machine):
     /work/main/.venv/bin/python benchmarks/censoring_modes.py --cache-dir runs/benchmarks/cache \\
         --data-dir ../shared/data
 Writes ``censoring.md`` and ``censoring_runs.csv`` to ``--results-dir`` and, for the default results
@@ -41,7 +41,7 @@ MIN_TASK_BOUNDS = 20  # tasks with at least this many test bounds get their own 
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line options (defaults: about 11 minutes on the shared 2-core machine)."""
+    """Command-line options (defaults: about 9 minutes on the shared 2-core machine under load)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=8, help="epochs per run")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per mode (trainer and sampler seed)")

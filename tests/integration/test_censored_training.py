@@ -58,9 +58,8 @@ def raw_unit_table(seed: int = 0) -> pd.DataFrame:
     sol_modifier = np.where(above, ">", "=").astype(object)
     missing = rng.random(len(smiles)) < 0.15
     sol_cells[missing], sol_modifier[missing] = "", ""
-    return pd.DataFrame(
-        {"smiles": smiles, "clint": clint_cells, "sol": sol_cells, "sol modifier": sol_modifier}
-    )
+    columns = {"smiles": smiles, "clint": clint_cells, "sol": sol_cells, "sol modifier": sol_modifier}
+    return pd.DataFrame({**columns, "quality": "high"})
 
 
 def write_config(folder: Path, **extra: object) -> Path:
@@ -134,9 +133,10 @@ def test_chemprop_predict_loads_the_model_trained_with_the_bounded_loss(trained,
     assert len(pd.read_csv(out)) == 2
 
 
-def test_a_short_study_searches_the_censored_mode(tmp_path: Path) -> None:
+def test_a_short_study_searches_the_censored_mode_with_bounds_as_a_curriculum_quality(tmp_path: Path) -> None:
     raw_unit_table().to_csv(tmp_path / "table.csv", index=False)
-    training = write_config(tmp_path)
+    curriculum = {"enabled": True, "qualities": ["high", "low"], "censored_quality": "low", "patience": 1}
+    training = write_config(tmp_path, sampling={"curriculum": curriculum})
     space = {
         "parameters": {"censored": {"path": "censored", "type": "categorical", "choices": ["loss", "drop"]}}
     }
@@ -162,6 +162,14 @@ def test_a_short_study_searches_the_censored_mode(tmp_path: Path) -> None:
         run = client.get_run(trial.user_attrs["mlflow_run_id"])
         assert 0.0 <= run.data.metrics["test/clint/bound_agreement"] <= 1.0
         assert "val/sol/bound_agreement" in run.data.metrics
+        # rows holding a bound are the curriculum's 'low' quality (the table itself has only 'high');
+        # with 'drop' no bound is left, so no row is 'low'
+        history = json.loads((Path(trial.user_attrs["output_dir"]) / "metrics.json").read_text())["history"]
+        low_share = [epoch.get("sampler/share_quality/low", 0.0) for epoch in history]
+        if trial.params["censored"] == "loss":
+            assert all(0 < share < 0.5 for share in low_share), low_share
+        else:
+            assert low_share == [0.0] * len(history)
 
 
 def test_a_public_challenge_layout_file_reads_with_a_few_line_config_and_trains(tmp_path: Path) -> None:

@@ -40,10 +40,11 @@ class SamplerEpochCallback(pl.Callback):
 class EpochHistoryCallback(pl.Callback):
     """Records one flat metrics dict per epoch and hands it to listeners.
 
-    Each record holds ``epoch``, ``train_loss``, ``val_loss`` (masked MSE on standardised targets), the
-    per-task validation RMSE / MAE / R^2 in original units (``val/<task>/rmse`` ...; exact cells only
-    when ``val_censoring`` is given, plus ``val/<task>/bound_agreement`` for its censored cells), and
-    whatever the ``extra_metrics`` providers return (sampler statistics, curriculum phase).
+    Each record holds ``epoch``, ``train_loss``, ``val_loss`` (the training criterion on standardised
+    targets: masked MSE, bounded for censored cells), the per-task validation RMSE / MAE / R^2 in
+    original units (``val/<task>/rmse`` ...; exact cells only when ``val_censoring`` is given, plus
+    ``val/<task>/bound_agreement`` for its censored cells), and whatever the ``extra_metrics``
+    providers return (sampler statistics, curriculum phase).
     """
 
     def __init__(
