@@ -56,8 +56,13 @@ def resolve_table_path(config: TrainingConfig, cache_dir: Path | str | None = No
     return ensure_known_table(config.data.dataset, cache_dir)
 
 
-def check_training_labels(table: MoleculeTable, split: SplitIndices, split_method: str) -> None:
-    """Every target must have labels in the training split (SPEC section 1)."""
+def check_training_labels(
+    table: MoleculeTable,
+    split: SplitIndices,
+    split_method: str,
+    remedy: str = "drop the column from data.target_cols or change the split",
+) -> None:
+    """Every target must have labels in the training split (SPEC section 1); ``remedy`` ends the message."""
     in_train = label_counts(table, split.train)
     in_table = label_counts(table)
     empty = [
@@ -67,7 +72,7 @@ def check_training_labels(table: MoleculeTable, split: SplitIndices, split_metho
         raise DataValidationError(
             f"{table.source}: target column(s) {', '.join(empty)} have no labels in the training split "
             f"({len(split.train)} train rows, split method {split_method!r}); expected at least one training "
-            "label per target: drop the column from data.target_cols or change the split"
+            f"label per target: {remedy}"
         )
 
 

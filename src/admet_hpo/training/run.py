@@ -98,7 +98,13 @@ def train(
     # ``table`` itself (exact cells and bounds), the same for every mode.
     seen = training_view(table, config.censored, config.sampling.curriculum.censored_quality)
     if config.censored == "drop":
-        check_training_labels(seen, split, f"{config.split.method}, censored cells dropped")
+        check_training_labels(
+            seen,
+            split,
+            config.split.method,
+            "its training labels are all censored and 'censored: drop' removes them: use 'censored: loss' "
+            "or 'as_exact', drop the column from data.target_cols, or change the split",
+        )
     train_rows = labelled_rows(seen, split.train)
     val_rows, test_rows = (labelled_rows(table, r) for r in (split.val, split.test))
     if len(val_rows) == 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -159,3 +161,26 @@ def test_a_task_without_bounds_has_nan_shares_and_no_flat_keys() -> None:
     assert flatten_bound_agreement(agreement, "val") == {}
     with pytest.raises(ValueError, match="shape mismatch"):
         bound_agreement(y, y, np.zeros((2, 2), dtype=np.int8), ("a",))
+
+
+def test_drop_with_a_task_censored_in_every_training_row_is_a_data_error(tmp_path) -> None:
+    from admet_hpo.config.loading import validate_mapping
+    from admet_hpo.config.training import TrainingConfig
+    from admet_hpo.data.table import SplitIndices
+    from admet_hpo.errors import DataValidationError
+    from admet_hpo.training.run import train
+
+    table = bounded_table()
+    table = dataclasses.replace(table, censoring=np.array([[0, 1], [-1, 0], [0, 1], [0, 0]], dtype=np.int8))
+    split = SplitIndices(np.array([0, 1, 2]), np.array([3]), np.array([], dtype=np.int64), "h")
+    raw = {
+        "data": {"path": "t.csv", "target_cols": ["a", "b"]},
+        "censored": "drop",
+        "output_dir": str(tmp_path),
+    }
+    config = validate_mapping(TrainingConfig, raw, source="c.yaml")
+    with pytest.raises(
+        DataValidationError,
+        match=r"t\.csv: target column\(s\) 'b' .* no labels in the training split .*use 'censored: loss'",
+    ):
+        train(config, data=(table, split))
