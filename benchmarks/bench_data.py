@@ -3,7 +3,7 @@
 Every arm and every cost measurement trains on the same table file, so they all see the same rows and
 the same split. The file is built from the product's cached known data set (never downloaded here):
 
-1. the cached table ``<cache-dir>/known/adme_multisource-v1.csv``; if it is missing and ``--data-dir``
+1. the cached table ``<cache-dir>/known/adme_multisource-v2.csv``; if it is missing and ``--data-dir``
    names a folder with the source files, it is built from them (``fetch_known(..., from_path=...)``,
    checksums checked, no network); otherwise the error says which command fetches it;
 2. the product's scaffold split of the arms' base config (``split`` in ``arms/base.yaml``);
@@ -123,5 +123,22 @@ def prepare_bench_table(
         target_cols=table.target_names,
         rows={part: len(rows) for part, rows in parts.items()},
         labels={part: _label_counts(table, rows) for part, rows in parts.items()},
+        train_fraction=train_fraction,
+    )
+
+
+def prepare_from_options(
+    cache_dir: Path | None, data_dir: Path | None, work_dir: Path, train_fraction: float
+) -> BenchTable:
+    """The benchmark table of the quality study's split under ``work_dir / "data"``, with ``cache_dir``
+    made this process's product cache (the scripts' ``--cache-dir`` / ``--data-dir`` / ``--work-dir`` /
+    ``--train-fraction`` options)."""
+    from bench_arms import split_config
+
+    return prepare_bench_table(
+        split_config(),
+        cache_dir=use_cache_dir(cache_dir),
+        data_dir=data_dir,
+        out_dir=work_dir / "data",
         train_fraction=train_fraction,
     )

@@ -110,7 +110,7 @@ def test_biogen_adme_counts_match_the_raw_file_and_readme(
 
 def test_biogen_values_are_the_raw_values_of_their_compound(shared_data_dir: Path, cache: Path) -> None:
     raw = pd.read_csv(shared_data_dir / BIOGEN_FILE.name).set_index("Internal ID")
-    table = pd.read_csv(cache / "known" / "biogen_adme-v1.csv")
+    table = pd.read_csv(cache / "known" / "biogen_adme-v2.csv")
     assert table["compound"].str.removeprefix("biogen:").nunique() == 3521
     for column, (target, _) in BIOGEN_RAW.items():
         labelled = table[table[target].notna()]
@@ -149,6 +149,52 @@ def test_multisource_quality_counts_follow_the_readme(multisource: MoleculeTable
     assert set(multisource.experiment[multisource.quality == "medium"]) == {"astrazeneca"}
 
 
+# The same limits by side: "<" at a floor, ">" at a ceiling (data README).
+BIOGEN_SIDES = {
+    "HLM_CLint": (958, 0),
+    "solubility": (4, 0),
+    "hPPB": (0, 8),
+    "rPPB": (0, 6),
+    "RLM_CLint": (346, 0),
+}
+AZ_SIDES = {
+    "solubility": (6, 14),
+    "hPPB": (4, 0),
+    "rPPB": (2, 2),
+    "dPPB": (1, 1),
+    "mPPB": (2, 0),
+    "HLM_CLint_az": (287, 84),
+    "HH_CLint_az": (104, 14),
+    "RH_CLint_az": (117, 127),
+    "logD": (1, 4),
+}
+
+
+def test_multisource_marks_its_assay_limits_as_bounds_when_asked(
+    multisource: MoleculeTable, shared_data_dir: Path, cache: Path
+) -> None:
+    assert multisource.censoring is None  # not asked: the modifier columns are ignored
+    path = fetch_known("adme_multisource", from_path=shared_data_dir, cache_dir=cache)
+    spec = TableSpec(
+        target_cols=KNOWN_DATASETS["adme_multisource"].target_cols,
+        qualifier_cols={t: f"{t} modifier" for t in KNOWN_DATASETS["adme_multisource"].target_cols},
+        **FULL_SPEC,
+    )
+    bounded = load_table(path, spec)
+    np.testing.assert_array_equal(bounded.targets, multisource.targets)
+    for j, target in enumerate(bounded.target_names):
+        lt, gt = (int((bounded.censoring[:, j] == code).sum()) for code in (-1, 1))
+        expected = np.add(BIOGEN_SIDES.get(target, (0, 0)), AZ_SIDES.get(target, (0, 0))).tolist()
+        assert [lt, gt] == expected, target
+    # every bound sits in a 'low' record, and every 'low' label is a bound
+    assert set(bounded.quality[bounded.censored.any(axis=1)]) == {"low"}
+    assert (
+        bounded.censored[bounded.quality == "low"].sum()
+        == np.isfinite(bounded.targets[bounded.quality == "low"]).sum()
+    )
+    assert bounded.content_hash != multisource.content_hash
+
+
 def test_each_record_carries_only_its_conditions_targets(multisource: MoleculeTable) -> None:
     condition_of = {target: condition for target, condition in BIOGEN_RAW.values()}
     condition_of.update({target: condition for target, condition in AZ_RAW.values()})
@@ -159,7 +205,7 @@ def test_each_record_carries_only_its_conditions_targets(multisource: MoleculeTa
 
 
 def test_multisource_az_compounds_and_converted_solubility(shared_data_dir: Path, cache: Path) -> None:
-    table = pd.read_csv(cache / "known" / "adme_multisource-v1.csv")
+    table = pd.read_csv(cache / "known" / "adme_multisource-v2.csv")
     az = table[table["experiment"] == "astrazeneca"]
     assert az["compound"].nunique() == 5_695  # README: union of the nine files by InChIKey
     raw = pd.read_csv(shared_data_dir / "solubility_AZ-sol.csv")
@@ -198,7 +244,7 @@ def test_parquet_copy_has_the_same_content_hash(
     multisource: MoleculeTable, cache: Path, tmp_path: Path
 ) -> None:
     parquet = tmp_path / "multisource.parquet"
-    pd.read_csv(cache / "known" / "adme_multisource-v1.csv").to_parquet(parquet)
+    pd.read_csv(cache / "known" / "adme_multisource-v2.csv").to_parquet(parquet)
     spec = TableSpec(target_cols=multisource.target_names, **FULL_SPEC)
     assert load_table(parquet, spec).content_hash == multisource.content_hash
 
@@ -227,4 +273,4 @@ def test_biogen_download_path_checks_and_builds(
     assert (tmp_path / "downloads" / BIOGEN_FILE.name).read_bytes() == (
         shared_data_dir / BIOGEN_FILE.name
     ).read_bytes()
-    assert path.read_bytes() == (cache / "known" / "biogen_adme-v1.csv").read_bytes()
+    assert path.read_bytes() == (cache / "known" / "biogen_adme-v2.csv").read_bytes()

@@ -16,6 +16,7 @@ import bench_arms  # noqa: E402
 import bench_data  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_report  # noqa: E402
+import censoring_modes  # noqa: E402
 import cost_study  # noqa: E402
 import quality_study  # noqa: E402
 from admet_hpo.config.study import load_study  # noqa: E402
@@ -183,3 +184,49 @@ def test_markdown_table_and_readme_block(tmp_path: Path) -> None:
     assert bench_report.replace_block(readme, "q", "new $1 \\1\n")
     assert readme.read_text(encoding="utf-8") == "head\n<!-- BEGIN q -->\nnew $1 \\1\n<!-- END q -->\ntail\n"
     assert not bench_report.replace_block(readme, "other", "x")
+
+
+def test_censoring_defaults_and_bad_options() -> None:
+    args = censoring_modes.parse_args([])
+    assert (args.epochs, args.seeds, args.train_fraction, args.modes) == (
+        8,
+        2,
+        0.4,
+        ("loss", "drop", "as_exact"),
+    )
+    assert censoring_modes.parse_args(["--modes", "loss, drop"]).modes == ("loss", "drop")
+    for argv in (["--epochs", "1"], ["--seeds", "0"], ["--modes", "loss,ignore"], ["--train-fraction", "0"]):
+        with pytest.raises(SystemExit):
+            censoring_modes.parse_args(argv)
+
+
+def test_censoring_report_pools_bounds_by_side_and_lists_censored_tasks() -> None:
+    from types import SimpleNamespace
+
+    from admet_hpo.training.bound_metrics import BoundAgreement
+    from admet_hpo.training.metrics import TaskMetrics
+
+    def result(lt_share: float, rmse: float) -> SimpleNamespace:
+        return SimpleNamespace(
+            best_val_loss=0.5,
+            test_metrics={
+                "a": TaskMetrics(10, rmse, rmse, 0.5, 0.7, 0.7),
+                "b": TaskMetrics(5, 1.0, 1.0, 0.1, 0.3, 0.3),
+            },
+            test_bounds={
+                "a": BoundAgreement(30, 10, lt_share, 1.0, (30 * lt_share + 10) / 40, 0.2),
+                "b": BoundAgreement(0, 0, math.nan, math.nan, math.nan, math.nan),
+            },
+        )
+
+    rows = [
+        censoring_modes.run_row("loss", 0, result(0.5, 0.4), 10.0),
+        censoring_modes.run_row("loss", 1, result(1.0, 0.6), 12.0),
+        censoring_modes.run_row("drop", 0, result(0.0, 0.5), 9.0),
+    ]
+    assert rows[0]["test_lt_agreement"] == 0.5 and rows[0]["test_gt_agreement"] == 1.0
+    assert rows[0]["test_mean_rmse"] == pytest.approx(0.7) and rows[0]["test_mean_excess"] == 0.2
+    text = censoring_modes.report(rows, ("loss", "drop"), "- settings")
+    assert "| `loss` | 0.750 (0.700–0.800) |" in text
+    assert "`<` 30 cells, `>` 10 cells" in text
+    assert "| a | `drop` | 40 |" in text and "| b |" not in text

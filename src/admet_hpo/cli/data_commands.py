@@ -47,8 +47,20 @@ def _counts_table(report: TableReport) -> list[Table]:
     return tables
 
 
+def _censoring_table(report: TableReport) -> Table:
+    """Labelled cells per task by kind: exact values, upper bounds (<) and lower bounds (>)."""
+    table = Table(title="labels per task by censoring", title_justify="left")
+    for column in ("task", "exact (=)", "upper bound (<)", "lower bound (>)"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task in report.target_names:
+        counts = report.censoring[task]
+        table.add_row(task, *(str(counts[symbol]) for symbol in ("=", "<", ">")))
+    return table
+
+
 def print_report(report: TableReport) -> None:
-    """Print a :class:`TableReport`: summary line, label counts and every problem."""
+    """Print a :class:`TableReport`: summary line, label counts (by censoring when any cell is a bound)
+    and every problem."""
     console.print(f"[bold]{report.source}[/]", highlight=False)
     console.print(
         f"{report.file_rows} data rows, {report.rows} usable, {len(report.skipped)} skipped (unparsable "
@@ -57,6 +69,8 @@ def print_report(report: TableReport) -> None:
     )
     for table in _counts_table(report):
         console.print(table)
+    if any(counts["<"] or counts[">"] for counts in report.censoring.values()):
+        console.print(_censoring_table(report))
     if report.problems:
         fatal = sum(problem.fatal for problem in report.problems)
         console.print(f"[bold red]{len(report.problems)} problem(s)[/] ({fatal} fatal for training):")
@@ -106,18 +120,22 @@ def fetch(
     ),
 ) -> None:
     """Build a known data set into the cache (checksums verified) and summarise it."""
+    from admet_hpo.data.censoring import qualifier_columns
     from admet_hpo.data.known.fetch import fetch_known
+    from admet_hpo.data.known.records import QUALIFIER_PATTERN
     from admet_hpo.data.known.registry import get_known
     from admet_hpo.data.loading import check_table
     from admet_hpo.data.table import TableSpec
 
     path = fetch_known(name, from_path=from_path, cache_dir=cache_dir)
     console.print(f"wrote [bold]{path}[/]", highlight=False)
+    targets = get_known(name).target_cols
     spec = TableSpec(
-        target_cols=get_known(name).target_cols,
+        target_cols=targets,
         qualities=ALL_QUALITIES,
         require_experiment=True,
         require_condition=True,
+        qualifier_cols=qualifier_columns(QUALIFIER_PATTERN, targets) if name != "demo" else {},
     )
     print_report(check_table(path, spec))
 
@@ -147,14 +165,25 @@ def check(
     ),
     require_condition: bool = typer.Option(False, "--require-condition", help="Every row needs a condition."),
     strict: bool = typer.Option(False, "--strict", help="Unparsable SMILES are errors, not skipped rows."),
+    qualifier_cols: str | None = typer.Option(
+        None,
+        "--qualifier-cols",
+        help="Qualifier column per target (=, <, >), named by a pattern such as '{target} modifier'.",
+    ),
 ) -> None:
     """Validate a table: rows, labels per task / experiment / condition / quality, every problem.
 
     Exits with status 1 when any problem is found.
     """
+    from admet_hpo.data.censoring import TARGET_PLACEHOLDER, qualifier_columns
     from admet_hpo.data.loading import check_table, guess_target_columns
     from admet_hpo.data.table import TableSpec
 
+    if qualifier_cols is not None and TARGET_PLACEHOLDER not in qualifier_cols:
+        raise typer.BadParameter(
+            f"{qualifier_cols!r} must contain {TARGET_PLACEHOLDER}, e.g. '{TARGET_PLACEHOLDER} modifier'",
+            param_hint="--qualifier-cols",
+        )
     target_cols = _split_names(targets)
     if not target_cols:
         role_columns = {smiles_col, quality_col, experiment_col, condition_col, split_col}
@@ -171,6 +200,7 @@ def check(
         require_experiment=require_experiment,
         require_condition=require_condition,
         strict=strict,
+        qualifier_cols=qualifier_columns(qualifier_cols, target_cols),
     )
     report = check_table(file, spec)
     print_report(report)

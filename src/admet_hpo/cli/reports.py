@@ -43,3 +43,27 @@ def training_summary(result: TrainingResult) -> Table:
                 cells += [str(metrics.n)] + [_fmt(getattr(metrics, name)) for name in METRIC_NAMES]
         table.add_row(*cells)
     return table
+
+
+def bound_summary(result: TrainingResult) -> Table | None:
+    """Per task with censored cells: how many ``<`` / ``>`` bounds validation and test hold and the share
+    of predictions on the correct side; ``None`` when no task has a bound."""
+    tasks = [
+        task
+        for task in result.task_names
+        if any(b.n_lt + b.n_gt for b in (result.val_bounds.get(task), result.test_bounds.get(task)) if b)
+    ]
+    if not tasks:
+        return None
+    table = Table(title="censored labels: share of predictions on the correct side", title_justify="left")
+    table.add_column("task", no_wrap=True)
+    for column in ("val n <", "val n >", "val agreement", "test n <", "test n >", "test agreement"):
+        table.add_column(column, justify="right")
+    for task in tasks:
+        cells = []
+        for bounds in (result.val_bounds.get(task), result.test_bounds.get(task)):
+            cells += (
+                [str(bounds.n_lt), str(bounds.n_gt), _fmt(bounds.agreement)] if bounds else ["0", "0", "–"]
+            )
+        table.add_row(task, *cells)
+    return table

@@ -22,7 +22,7 @@ def train_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a chemprop multi-task MPNN with the joint sampler and report per-task metrics."""
-    from admet_hpo.cli.reports import training_summary
+    from admet_hpo.cli.reports import bound_summary, training_summary
     from admet_hpo.config.loading import validate_mapping
     from admet_hpo.config.training import load_training_config
 
@@ -41,4 +41,7 @@ def train_command(
 
     result = train(config, progress_bar=not quiet and config.trainer.progress_bar)
     console.print(training_summary(result))
+    bounds = bound_summary(result)
+    if bounds is not None:
+        console.print(bounds)
     console.print(f"best checkpoint: {result.checkpoint_path}\nchemprop model: {result.model_path}")

@@ -51,6 +51,11 @@ class CurriculumConfig(StrictModel):
         default=True, description="Row weight p_q / count_q, so quality q gets share p_q of the draws."
     )
     reset_early_stopping_on_phase_change: bool = False
+    censored_quality: str | None = Field(
+        default=None,
+        description="Quality given to rows holding a censored (< / >) label, e.g. the lowest; default: the "
+        "row's own quality.",
+    )
 
     @field_validator("qualities")
     @classmethod
@@ -70,6 +75,14 @@ class CurriculumConfig(StrictModel):
             if any(w < 0 for w in weights) or sum(weights) <= 0:
                 raise ValueError(f"phase {phase!r}: weights must be >= 0 with a positive sum, got {weights}")
         return value
+
+    @model_validator(mode="after")
+    def _censored_quality_known(self) -> CurriculumConfig:
+        if self.censored_quality is not None and self.censored_quality not in self.qualities:
+            raise ValueError(
+                f"censored_quality {self.censored_quality!r} is not one of the qualities {self.qualities}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _weights_match_qualities(self) -> CurriculumConfig:

@@ -11,6 +11,23 @@ from admet_hpo.config.base import StrictModel
 from admet_hpo.config.sampling import SamplingConfig
 
 
+class TargetTransformConfig(StrictModel):
+    """Raw assay units -> modelled scale for one target: ``[-] log10(max(v + offset, floor))``.
+
+    Applied to values and bounds before standardisation; ``negate`` swaps ``<`` and ``>``. With
+    ``log10``, zeros need an ``offset`` or a ``floor``; a value that is still not positive is an error.
+    """
+
+    log10: bool = Field(default=False, description="Take log10 (after offset and floor).")
+    offset: float = Field(
+        default=0.0, description="Added before the floor and log10, e.g. 1 for log10(v + 1)."
+    )
+    floor: float | None = Field(
+        default=None, gt=0, description="Values (and bounds) below it are raised to it before log10."
+    )
+    negate: bool = Field(default=False, description="Flip the sign last (e.g. pIC50 = -log10(IC50)).")
+
+
 class DataConfig(StrictModel):
     """Where the table comes from and which of its columns mean what (SPEC section 1).
 
@@ -27,6 +44,21 @@ class DataConfig(StrictModel):
     )
     split_col: str | None = Field(default=None, description="Column with train/val/test for method 'column'.")
     strict: bool = Field(default=False, description="Reject the table on any unparsable SMILES.")
+    qualifier_cols: str | dict[str, str] | None = Field(
+        default=None,
+        description="Qualifier columns (=, <, >, <=, >=): a pattern such as '{target} modifier' (one column "
+        "per target) or a mapping target -> column. Inline qualifiers ('<0.1') are always read.",
+    )
+    transforms: dict[str, TargetTransformConfig] = Field(
+        default_factory=dict, description="Per-target transforms from raw units, by target column."
+    )
+
+    @field_validator("qualifier_cols")
+    @classmethod
+    def _pattern_names_target(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if isinstance(value, str) and "{target}" not in value:
+            raise ValueError(f"the pattern {value!r} must contain '{{target}}', e.g. '{{target}} modifier'")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -34,6 +66,11 @@ class DataConfig(StrictModel):
             raise ValueError("give exactly one of 'dataset' (a known data set) or 'path' (a table file)")
         if self.path is not None and not self.target_cols:
             raise ValueError("'target_cols' is required when 'path' is given")
+        if self.target_cols:
+            for key, names in (("transforms", self.transforms), ("qualifier_cols", self.qualifier_cols)):
+                unknown = sorted(set(names if isinstance(names, dict) else ()) - set(self.target_cols))
+                if unknown:
+                    raise ValueError(f"{key}: {unknown} not in target_cols {self.target_cols}")
         return self
 
 
@@ -96,6 +133,11 @@ class TrainingConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    censored: Literal["loss", "drop", "as_exact"] = Field(
+        default="loss",
+        description="Censored labels (< / > bounds): 'loss' penalises only predictions on the wrong side "
+        "of the bound, 'drop' removes them from training, 'as_exact' trains on the bound as a value.",
+    )
     output_dir: Path = Field(default=Path("runs/train"), description="Checkpoints and metrics go here.")
 
     @model_validator(mode="after")

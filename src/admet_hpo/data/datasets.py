@@ -33,12 +33,21 @@ class CachedGraphMoleculeDataset(MoleculeDataset):
 
 def build_molecule_dataset(table: MoleculeTable, rows: np.ndarray, cache: FeatureCache) -> MoleculeDataset:
     """A chemprop dataset of ``table`` rows ``rows`` (targets with NaN for missing labels, unscaled),
-    whose graphs come from ``cache`` (featurised at most once per molecule set, see ``FeatureCache``)."""
+    whose graphs come from ``cache`` (featurised at most once per molecule set, see ``FeatureCache``).
+
+    A table with censored cells gives each datapoint chemprop's bound masks: ``lt_mask`` marks the
+    ``<`` cells, ``gt_mask`` the ``>`` cells (the targets hold the bounds, scaled with the values by
+    ``normalize_targets``); a bounded loss reads them, a plain MSE ignores them."""
     rows = np.asarray(rows, dtype=np.int64)
     all_graphs = cache.graphs(table)
+    censoring = table.censoring
     data = [
         LazyMoleculeDatapoint(
-            smiles=str(table.smiles[i]), y=table.targets[i].astype(float), name=str(table.smiles[i])
+            smiles=str(table.smiles[i]),
+            y=table.targets[i].astype(float),
+            name=str(table.smiles[i]),
+            lt_mask=None if censoring is None else censoring[i] < 0,
+            gt_mask=None if censoring is None else censoring[i] > 0,
         )
         for i in rows
     ]

@@ -29,9 +29,11 @@ def table_content_hash(
     experiment: np.ndarray | None,
     condition: np.ndarray | None,
     split: np.ndarray | None,
+    censoring: np.ndarray | None = None,
 ) -> str:
     """sha256 over the normalised content: SMILES strings, target names and values (float64, one NaN
-    pattern for missing labels) and the quality, experiment, condition and split values, in row order.
+    pattern for missing labels), the quality, experiment, condition and split values, in row order, and
+    the censoring codes when any cell is censored (a table without bounds hashes as before they existed).
 
     Column names other than the targets' and the file format do not enter, so the same content read from
     CSV or Parquet hashes the same.
@@ -46,6 +48,9 @@ def table_content_hash(
     for label, column in (("quality", quality), ("experiment", experiment), ("condition", condition)):
         _update_strings(digest, label, column)
     _update_strings(digest, "split", split)
+    if censoring is not None and np.any(censoring):
+        digest.update(b"\x00censoring\x00")
+        digest.update(np.asarray(censoring, dtype=np.int8).tobytes())
     return digest.hexdigest()
 
 

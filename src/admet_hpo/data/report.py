@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from admet_hpo.data.censoring import censoring_counts
 from admet_hpo.data.table import MoleculeTable, SkippedRow
 from admet_hpo.data.validation import Problem, ValidatedTable
 
@@ -27,7 +28,8 @@ class TableReport:
     """Everything ``hpo data check`` reports about a table file.
 
     ``file_rows`` counts non-blank data rows in the file, ``rows`` the usable ones (parsable SMILES);
-    counts are over usable rows; ``problems`` holds every finding, fatal or not.
+    counts are over usable rows; ``problems`` holds every finding, fatal or not. ``censoring`` counts
+    each task's labelled cells by kind: exact (``=``), upper bound (``<``), lower bound (``>``).
     """
 
     source: str
@@ -40,6 +42,7 @@ class TableReport:
     skipped: tuple[SkippedRow, ...]
     problems: tuple[Problem, ...]
     content_hash: str
+    censoring: dict[str, dict[str, int]]
 
     @property
     def ok(self) -> bool:
@@ -89,4 +92,10 @@ def summarize(validated: ValidatedTable, quality_order: Sequence[str] = ()) -> T
         skipped=table.skipped,
         problems=validated.problems,
         content_hash=table.content_hash,
+        censoring={
+            name: censoring_counts(
+                table.targets[:, j], None if table.censoring is None else table.censoring[:, j]
+            )
+            for j, name in enumerate(table.target_names)
+        },
     )

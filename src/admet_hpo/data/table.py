@@ -7,9 +7,14 @@ could not be parsed are not in it; they are listed in ``skipped``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from admet_hpo.config.training import TargetTransformConfig
 
 
 @dataclass(frozen=True)
@@ -19,7 +24,9 @@ class TableSpec:
     ``qualities`` (best first) is given when the quality curriculum is on: the quality column is then
     required and every row's value must be one of them. ``require_experiment`` / ``require_condition``
     are set when batches are experiment-aware / condition-balanced. Optional columns that are present are
-    read even when not required (``hpo data check`` reports them).
+    read even when not required (``hpo data check`` reports them). ``qualifier_cols`` maps a target to
+    its qualifier column (see :mod:`admet_hpo.data.censoring`); ``transforms`` maps a target to its
+    transform from raw units (see :mod:`admet_hpo.data.transforms`).
     """
 
     target_cols: tuple[str, ...]
@@ -32,6 +39,8 @@ class TableSpec:
     require_experiment: bool = False
     require_condition: bool = False
     strict: bool = False
+    qualifier_cols: Mapping[str, str] = field(default_factory=dict)
+    transforms: Mapping[str, TargetTransformConfig] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,12 @@ class SkippedRow:
 
 @dataclass(frozen=True)
 class MoleculeTable:
-    """A validated table. Arrays are aligned by row; ``lines`` are 1-based file line numbers (header = 1)."""
+    """A validated table. Arrays are aligned by row; ``lines`` are 1-based file line numbers (header = 1).
+
+    ``censoring`` (``int8``, the shape of ``targets``) holds each cell's censoring code (0 exact, -1 the
+    value is an upper bound ``<``, +1 a lower bound ``>``, see :mod:`admet_hpo.data.censoring`); ``None``
+    means every cell is exact.
+    """
 
     source: str
     smiles: np.ndarray
@@ -58,6 +72,14 @@ class MoleculeTable:
     split: np.ndarray | None = None
     skipped: tuple[SkippedRow, ...] = field(default_factory=tuple)
     content_hash: str = ""
+    censoring: np.ndarray | None = None
+
+    @property
+    def censored(self) -> np.ndarray:
+        """``(rows, tasks)`` mask of labelled cells that are bounds, not exact values."""
+        if self.censoring is None:
+            return np.zeros(self.targets.shape, dtype=bool)
+        return (self.censoring != 0) & np.isfinite(self.targets)
 
     def __len__(self) -> int:
         return int(self.smiles.shape[0])
@@ -80,6 +102,7 @@ class MoleculeTable:
             split=take(self.split),
             skipped=self.skipped,
             content_hash=self.content_hash,
+            censoring=take(self.censoring),
         )
 
 

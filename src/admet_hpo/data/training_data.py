@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from admet_hpo.config.training import TrainingConfig
+from admet_hpo.data.censoring import qualifier_columns
 from admet_hpo.data.known.fetch import ensure_known_table
 from admet_hpo.data.known.registry import get_known
 from admet_hpo.data.loading import load_table
@@ -17,7 +18,8 @@ from admet_hpo.errors import ConfigError, DataValidationError
 def table_spec_from_config(config: TrainingConfig) -> TableSpec:
     """The columns a training run needs: target columns from ``data.target_cols`` (or the known data
     set's own), qualities only when the curriculum is on, experiment / condition required when batches
-    are experiment-aware / condition-balanced, the split column when the split method is ``column``."""
+    are experiment-aware / condition-balanced, the split column when the split method is ``column``,
+    the qualifier columns and per-target transforms of ``data``."""
     data, sampling = config.data, config.sampling
     if data.target_cols:
         targets = tuple(data.target_cols)
@@ -41,6 +43,8 @@ def table_spec_from_config(config: TrainingConfig) -> TableSpec:
         require_experiment=batches.experiment_aware,
         require_condition=batches.condition_balanced,
         strict=data.strict,
+        qualifier_cols=qualifier_columns(data.qualifier_cols, targets),
+        transforms=dict(data.transforms),
     )
 
 
@@ -52,8 +56,13 @@ def resolve_table_path(config: TrainingConfig, cache_dir: Path | str | None = No
     return ensure_known_table(config.data.dataset, cache_dir)
 
 
-def check_training_labels(table: MoleculeTable, split: SplitIndices, split_method: str) -> None:
-    """Every target must have labels in the training split (SPEC section 1)."""
+def check_training_labels(
+    table: MoleculeTable,
+    split: SplitIndices,
+    split_method: str,
+    remedy: str = "drop the column from data.target_cols or change the split",
+) -> None:
+    """Every target must have labels in the training split (SPEC section 1); ``remedy`` ends the message."""
     in_train = label_counts(table, split.train)
     in_table = label_counts(table)
     empty = [
@@ -63,7 +72,7 @@ def check_training_labels(table: MoleculeTable, split: SplitIndices, split_metho
         raise DataValidationError(
             f"{table.source}: target column(s) {', '.join(empty)} have no labels in the training split "
             f"({len(split.train)} train rows, split method {split_method!r}); expected at least one training "
-            "label per target: drop the column from data.target_cols or change the split"
+            f"label per target: {remedy}"
         )
 
 

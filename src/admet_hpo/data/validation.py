@@ -8,16 +8,17 @@ once. :func:`admet_hpo.data.loading.load_table` raises when any problem is fatal
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from admet_hpo.data.censoring import ParsedCells, parse_qualifier_cells, parse_target_cells
 from admet_hpo.data.hashing import table_content_hash
 from admet_hpo.data.molecules import smiles_error
 from admet_hpo.data.reading import RawTable
 from admet_hpo.data.table import MoleculeTable, SkippedRow, TableSpec
+from admet_hpo.data.transforms import apply_transform, describe_transform
 
 MAX_SHOWN_ROWS = 5
 SPLIT_VALUES = ("train", "val", "test")
@@ -94,30 +95,12 @@ def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 
 
-def _parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Floats (NaN for missing) and a mask of cells that are present but not a finite number."""
-    numbers = np.full(len(cells), np.nan)
-    bad = np.zeros(len(cells), dtype=bool)
-    for i, cell in enumerate(cells):
-        if cell is None:
-            continue
-        try:
-            value = float(cell)
-        except (TypeError, ValueError):
-            bad[i] = True
-            continue
-        if math.isfinite(value):
-            numbers[i] = value
-        else:
-            bad[i] = True
-    return numbers, bad
-
-
 def numeric_share(cells: np.ndarray) -> float:
-    """The share of non-empty cells that are finite numbers (0 for an empty column)."""
-    numbers, bad = _parse_numbers(cells)
-    present = int((~np.isnan(numbers)).sum() + bad.sum())
-    return float((~np.isnan(numbers)).sum() / present) if present else 0.0
+    """The share of non-empty cells that are numbers, qualified or not (0 for an empty column)."""
+    parsed = parse_target_cells(cells)
+    numbers = int(np.isfinite(parsed.values).sum())
+    present = numbers + int(parsed.non_numeric.sum() + parsed.bad_qualifier.sum())
+    return numbers / present if present else 0.0
 
 
 def _check_smiles(
@@ -142,24 +125,105 @@ def _check_smiles(
     return smiles, bad, skipped
 
 
-def _check_targets(raw: RawTable, spec: TableSpec, out: _Collector) -> np.ndarray:
-    targets = np.full((len(raw.frame), len(spec.target_cols)), np.nan)
-    for j, column in enumerate(spec.target_cols):
-        if column not in raw.columns:
-            out.missing_column(column, "target")
-            continue
-        cells = raw.cells(column)
-        targets[:, j], bad = _parse_numbers(cells)
+def _check_qualifier_column(
+    raw: RawTable, target: str, column: str, parsed: ParsedCells, out: _Collector
+) -> np.ndarray:
+    """Merge a target's qualifier column into its inline codes; report unknown, conflicting and dangling
+    qualifiers (a qualifier beside an empty target cell). Returns the merged codes."""
+    codes, given, unknown = parse_qualifier_cells(raw.cells(column))
+    role = f"qualifier column of target {target!r}"
+    cells = raw.cells(column)
+    expected_symbols = "one of =, <, >, <=, >= or an empty cell"
+    if unknown.any():
+        out.add(
+            column,
+            raw.lines[unknown],
+            _plural(int(unknown.sum()), "bad qualifier", "bad qualifiers") + f" ({role})",
+            expected_symbols,
+            fatal=True,
+            detail=_examples(cells[unknown], raw.lines[unknown], raw.location),
+        )
+    dangling = given & ~unknown & np.isnan(parsed.values) & ~parsed.non_numeric & ~parsed.bad_qualifier
+    if dangling.any():
+        out.add(
+            column,
+            raw.lines[dangling],
+            _plural(int(dangling.sum()), "qualifier", "qualifiers") + f" on an empty {target!r} cell",
+            f"a qualifier only beside a value ({role})",
+            fatal=True,
+            detail=_examples(cells[dangling], raw.lines[dangling], raw.location),
+        )
+    conflict = (codes != 0) & (parsed.codes != 0) & (codes != parsed.codes)
+    if conflict.any():
+        out.add(
+            column,
+            raw.lines[conflict],
+            _plural(int(conflict.sum()), "qualifier", "qualifiers")
+            + f" contradicting the inline one in {target!r}",
+            f"the same direction in both columns, or the qualifier in one of them ({role})",
+            fatal=True,
+        )
+    return np.where(codes != 0, codes, parsed.codes).astype(np.int8)
+
+
+def _check_target_column(
+    raw: RawTable, spec: TableSpec, column: str, out: _Collector
+) -> tuple[np.ndarray, np.ndarray]:
+    """One target column: values and censoring codes after qualifiers and the target's transform."""
+    cells = raw.cells(column)
+    parsed = parse_target_cells(cells)
+    for bad, finding, expected in (
+        (parsed.non_numeric, "non-numeric value", "a finite number, or an empty cell for a missing label"),
+        (
+            parsed.bad_qualifier,
+            "bad qualifier",
+            "a number with an optional qualifier: <x, >x, <=x, >=x or =x (e.g. '<0.1', '> 100')",
+        ),
+    ):
         if bad.any():
             out.add(
                 column,
                 raw.lines[bad],
-                _plural(int(bad.sum()), "non-numeric value", "non-numeric values"),
-                "a finite number, or an empty cell for a missing label",
+                _plural(int(bad.sum()), finding, finding + "s"),
+                expected,
                 fatal=True,
                 detail=_examples(cells[bad], raw.lines[bad], raw.location),
             )
-    return targets
+    codes = parsed.codes
+    qualifier_col = spec.qualifier_cols.get(column)
+    if qualifier_col is not None:
+        if qualifier_col in raw.columns:
+            codes = _check_qualifier_column(raw, column, qualifier_col, parsed, out)
+        else:
+            out.missing_column(qualifier_col, f"qualifier column of target {column!r}")
+    transform = spec.transforms.get(column)
+    if transform is None:
+        return parsed.values, np.where(np.isnan(parsed.values), 0, codes).astype(np.int8)
+    values, codes, invalid = apply_transform(transform, parsed.values, codes)
+    if invalid.any():
+        out.add(
+            column,
+            raw.lines[invalid],
+            _plural(int(invalid.sum()), "value", "values")
+            + f" outside the domain of {describe_transform(transform)}",
+            "values > 0 for log10 after the offset: set data.transforms."
+            f"{column}.offset or .floor for zeros and negatives",
+            fatal=True,
+            detail=_examples(cells[invalid], raw.lines[invalid], raw.location),
+        )
+    return values, np.where(np.isnan(values), 0, codes).astype(np.int8)
+
+
+def _check_targets(raw: RawTable, spec: TableSpec, out: _Collector) -> tuple[np.ndarray, np.ndarray]:
+    """The target matrix (NaN = missing) and its censoring codes, every problem reported."""
+    shape = (len(raw.frame), len(spec.target_cols))
+    targets, censoring = np.full(shape, np.nan), np.zeros(shape, dtype=np.int8)
+    for j, column in enumerate(spec.target_cols):
+        if column not in raw.columns:
+            out.missing_column(column, "target")
+            continue
+        targets[:, j], censoring[:, j] = _check_target_column(raw, spec, column, out)
+    return targets, censoring
 
 
 def _check_category(
@@ -217,7 +281,7 @@ def validate_raw_table(raw: RawTable, spec: TableSpec) -> ValidatedTable:
     else:
         out.missing_column(spec.smiles_col, "SMILES column")
         smiles, unparsable, skipped = np.full(n_rows, "", dtype=object), np.zeros(n_rows, dtype=bool), []
-    targets = _check_targets(raw, spec, out)
+    targets, censoring = _check_targets(raw, spec, out)
     rules: dict[str, tuple[str | None, bool, Sequence[str] | None, str]] = {
         "quality": (
             spec.quality_col,
@@ -245,6 +309,7 @@ def validate_raw_table(raw: RawTable, spec: TableSpec) -> ValidatedTable:
 
     parts = {"smiles": smiles[keep], "targets": targets[keep]}
     parts.update({role: kept(values) for role, values in categories.items()})
+    parts["censoring"] = censoring[keep] if censoring[keep].any() else None
     table = MoleculeTable(
         source=raw.source,
         target_names=tuple(spec.target_cols),

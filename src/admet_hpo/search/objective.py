@@ -51,13 +51,17 @@ def trial_config(study: Study, values: dict[str, object], trial_number: int) -> 
 
 def final_metrics(result: TrainingResult) -> dict[str, float]:
     """Per-task validation and test metrics of the best checkpoint as flat ``split/task/metric`` keys,
-    with their task means (``test/mean_pearson_r`` ...)."""
+    with their task means (``test/mean_pearson_r`` ...) and ``split/task/bound_agreement`` for tasks with
+    censored cells."""
+    from admet_hpo.training.bound_metrics import flatten_bound_agreement
     from admet_hpo.training.metrics import flatten_task_metrics
 
     flat: dict[str, float] = {"best_val_loss": result.best_val_loss}
     for split, metrics in (("best_val", result.val_metrics), ("test", result.test_metrics)):
         if metrics:
             flat |= flatten_task_metrics(metrics, split)
+    for split, bounds in (("best_val", result.val_bounds), ("test", result.test_bounds)):
+        flat |= flatten_bound_agreement(bounds, split)
     return flat
 
 

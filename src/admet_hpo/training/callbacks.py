@@ -8,6 +8,7 @@ from typing import Protocol
 import lightning.pytorch as pl
 import numpy as np
 
+from admet_hpo.training.bound_metrics import bound_agreement, flatten_bound_agreement
 from admet_hpo.training.metrics import flatten_task_metrics, per_task_metrics
 
 EpochListener = Callable[[int, dict[str, float]], None]
@@ -38,9 +39,11 @@ class SamplerEpochCallback(pl.Callback):
 class EpochHistoryCallback(pl.Callback):
     """Records one flat metrics dict per epoch and hands it to listeners.
 
-    Each record holds ``epoch``, ``train_loss``, ``val_loss`` (masked MSE on standardised targets), the
-    per-task validation metrics in original units (``val/<task>/rmse``, ``mae``, ``r2``, ``pearson_r``,
-    ``spearman_rho``, and their task means ``val/mean_<metric>``), and whatever the ``extra_metrics``
+    Each record holds ``epoch``, ``train_loss``, ``val_loss`` (the training criterion on standardised
+    targets: masked MSE, bounded for censored cells), the per-task validation metrics in original units
+    (``val/<task>/rmse``, ``mae``, ``r2``, ``pearson_r``, ``spearman_rho``, and their task means
+    ``val/mean_<metric>``; exact cells only when ``val_censoring`` is given, plus
+    ``val/<task>/bound_agreement`` for its censored cells), and whatever the ``extra_metrics``
     providers return (sampler statistics, curriculum phase).
 
     The validation set is predicted once per epoch: the metrics come from the standardised predictions
@@ -56,7 +59,9 @@ class EpochHistoryCallback(pl.Callback):
         unscale: Callable[[np.ndarray], np.ndarray],
         extra_metrics: list[Callable[[], dict[str, float]]] | None = None,
         listeners: list[EpochListener] | None = None,
+        val_censoring: np.ndarray | None = None,
     ) -> None:
+        self.val_censoring = val_censoring
         self.val_targets = val_targets
         self.task_names = task_names
         self.unscale = unscale
@@ -69,8 +74,11 @@ class EpochHistoryCallback(pl.Callback):
         if trainer.sanity_checking:
             return
         predictions = self.unscale(pl_module.epoch_validation_predictions())  # type: ignore[operator]
-        metrics = per_task_metrics(self.val_targets, predictions, self.task_names)
+        metrics = per_task_metrics(self.val_targets, predictions, self.task_names, self.val_censoring)
         self._val_metrics = flatten_task_metrics(metrics, "val")
+        if self.val_censoring is not None:
+            agreement = bound_agreement(self.val_targets, predictions, self.val_censoring, self.task_names)
+            self._val_metrics.update(flatten_bound_agreement(agreement, "val"))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logged = trainer.callback_metrics

@@ -71,16 +71,22 @@ def task_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> TaskMetrics:
 
 
 def per_task_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, task_names: tuple[str, ...]
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    task_names: tuple[str, ...],
+    censoring: np.ndarray | None = None,
 ) -> dict[str, TaskMetrics]:
-    """:func:`task_metrics` per task, each over the rows where that task is labelled.
+    """:func:`task_metrics` per task, each over the rows where that task has an exact label.
 
-    ``y_true`` and ``y_pred`` are ``(rows, tasks)``; NaN in ``y_true`` marks a missing label.
+    ``y_true`` and ``y_pred`` are ``(rows, tasks)``; NaN in ``y_true`` marks a missing label; a non-zero
+    ``censoring`` code (same shape) marks a bound, which is left out (see ``bound_metrics``).
     """
     if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[1] != len(task_names):
         raise ValueError(
             f"shape mismatch: y_true {y_true.shape}, y_pred {y_pred.shape}, {len(task_names)} tasks"
         )
+    if censoring is not None:
+        y_true = np.where(censoring != 0, np.nan, y_true)
     labelled = np.isfinite(y_true)
     return {
         name: task_metrics(y_true[labelled[:, t], t], y_pred[labelled[:, t], t])

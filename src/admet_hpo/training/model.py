@@ -48,11 +48,16 @@ class SinglePassMPNN(MPNN):
 
 
 def build_mpnn(
-    model: ModelConfig, optim: OptimConfig, n_tasks: int, target_scaler: StandardScaler
+    model: ModelConfig,
+    optim: OptimConfig,
+    n_tasks: int,
+    target_scaler: StandardScaler,
+    criterion: cnn.metrics.ChempropMetric | None = None,
 ) -> SinglePassMPNN:
     """A bond message-passing MPNN with a ``n_tasks``-output regression FFN.
 
-    The FFN learns standardised targets (the training loss is masked MSE on them); its output transform
+    The FFN learns standardised targets (the training loss, ``criterion`` or by default masked MSE, is
+    computed on them; ``val_loss`` is the same criterion on the validation batches); its output transform
     un-standardises predictions outside training, so checkpoints predict in the original units, as
     ``chemprop predict`` expects.
     """
@@ -71,6 +76,7 @@ def build_mpnn(
         dropout=model.dropout,
         activation=model.activation,
         output_transform=cnn.UnscaleTransform.from_standard_scaler(target_scaler),
+        criterion=criterion,
     )
     return SinglePassMPNN(
         message_passing,

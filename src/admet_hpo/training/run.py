@@ -20,7 +20,9 @@ from torch.utils.data import DataLoader
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.data.table import MoleculeTable, SplitIndices
 from admet_hpo.sampling.batch_sampler import FlexibleBatchSampler
+from admet_hpo.training.bound_metrics import BoundAgreement, bound_agreement
 from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, SamplerEpochCallback
+from admet_hpo.training.censoring import record_plain_criterion, training_criterion, training_view
 from admet_hpo.training.curriculum_callback import CurriculumCallback
 from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
 from admet_hpo.training.model import build_mpnn, fit_target_scaler
@@ -31,7 +33,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainingResult:
-    """What one training run produced. Metrics of the best (lowest val_loss) epoch's model."""
+    """What one training run produced. Metrics of the best (lowest val_loss) epoch's model: regression
+    metrics over exact cells, bound agreement over censored ones (tasks without bounds have none)."""
 
     best_val_loss: float
     epochs_run: int
@@ -43,6 +46,8 @@ class TrainingResult:
     data_hash: str
     split_hash: str
     task_names: tuple[str, ...] = field(default_factory=tuple)
+    val_bounds: dict[str, BoundAgreement] = field(default_factory=dict)
+    test_bounds: dict[str, BoundAgreement] = field(default_factory=dict)
 
 
 def training_batch_sampler(config: TrainingConfig, train_table: MoleculeTable) -> FlexibleBatchSampler:
@@ -85,24 +90,36 @@ def train(
     """
     from admet_hpo.data.datasets import build_molecule_dataset
     from admet_hpo.data.featurize import FeatureCache
-    from admet_hpo.data.training_data import load_training_data
+    from admet_hpo.data.training_data import check_training_labels, load_training_data
 
     pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
     table, split = data if data is not None else load_training_data(config)
-    train_rows, val_rows, test_rows = (labelled_rows(table, r) for r in (split.train, split.val, split.test))
+    # ``seen``: the table as the loss and the sampler see it under ``config.censored``; evaluation uses
+    # ``table`` itself (exact cells and bounds), the same for every mode.
+    seen = training_view(table, config.censored, config.sampling.curriculum.censored_quality)
+    if config.censored == "drop":
+        check_training_labels(
+            seen,
+            split,
+            config.split.method,
+            "its training labels are all censored and 'censored: drop' removes them: use 'censored: loss' "
+            "or 'as_exact', drop the column from data.target_cols, or change the split",
+        )
+    train_rows = labelled_rows(seen, split.train)
+    val_rows, test_rows = (labelled_rows(table, r) for r in (split.val, split.test))
     if len(val_rows) == 0:
         from admet_hpo.errors import DataValidationError
 
         raise DataValidationError(f"{table.source}: the validation split has no labelled rows")
 
     features = FeatureCache()
-    scaler = fit_target_scaler(table.targets[train_rows])
-    train_set = build_molecule_dataset(table, train_rows, features)
-    val_set = build_molecule_dataset(table, val_rows, features)
+    scaler = fit_target_scaler(seen.targets[train_rows])
+    train_set = build_molecule_dataset(seen, train_rows, features)
+    val_set = build_molecule_dataset(seen, val_rows, features)
     train_set.normalize_targets(scaler)
     val_set.normalize_targets(scaler)
 
-    batch_sampler = training_batch_sampler(config, table.subset(train_rows))
+    batch_sampler = training_batch_sampler(config, seen.subset(train_rows))
     train_loader = DataLoader(
         train_set,
         batch_sampler=batch_sampler,
@@ -111,7 +128,9 @@ def train(
     )
     val_loader = evaluation_loader(val_set, config.trainer.batch_size, config.trainer.num_workers)
 
-    model = build_mpnn(config.model, config.optim, len(table.target_names), scaler)
+    model = build_mpnn(
+        config.model, config.optim, len(table.target_names), scaler, training_criterion(config.censored)
+    )
     output_dir = Path(config.output_dir)
     checkpoint = ModelCheckpoint(
         dirpath=output_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_last=True
@@ -132,6 +151,7 @@ def train(
         unscale=scaler.inverse_transform,
         extra_metrics=extra_metrics,
         listeners=list(listeners),
+        val_censoring=None if table.censoring is None else table.censoring[val_rows],
     )
     trainer_callbacks.append(history)
     if config.trainer.early_stopping_patience is not None:
@@ -160,36 +180,51 @@ def train(
 
     best_path = Path(checkpoint.best_model_path)
     best_model = MPNN.load_from_checkpoint(best_path, map_location="cpu")
-    test_set = build_molecule_dataset(table, test_rows, features)
-    val_metrics = per_task_metrics(
-        table.targets[val_rows], predict(best_model, evaluation_loader(val_set, 256)), table.target_names
-    )
-    test_metrics = (
-        per_task_metrics(
-            table.targets[test_rows],
-            predict(best_model, evaluation_loader(test_set, 256)),
-            table.target_names,
+    val_eval = evaluate(best_model, table, val_rows, evaluation_loader(val_set, 256))
+    test_eval = (
+        evaluate(
+            best_model,
+            table,
+            test_rows,
+            evaluation_loader(build_molecule_dataset(table, test_rows, features), 256),
         )
         if len(test_rows)
-        else {}
+        else ({}, {})
     )
     model_path = output_dir / "best.pt"
+    record_plain_criterion(best_model)
     save_model(model_path, best_model, output_columns=list(table.target_names))
     result = TrainingResult(
         best_val_loss=float(checkpoint.best_model_score),
         epochs_run=trainer.current_epoch,
         history=history.history,
-        val_metrics=val_metrics,
-        test_metrics=test_metrics,
+        val_metrics=val_eval[0],
+        test_metrics=test_eval[0],
         checkpoint_path=best_path,
         model_path=model_path,
         data_hash=table.content_hash,
         split_hash=split.split_hash,
         task_names=table.target_names,
+        val_bounds=val_eval[1],
+        test_bounds=test_eval[1],
     )
     write_result(result, output_dir / "metrics.json")
     torch.set_grad_enabled(True)
     return result
+
+
+def evaluate(
+    model: MPNN, table: MoleculeTable, rows: np.ndarray, loader: DataLoader
+) -> tuple[dict[str, TaskMetrics], dict[str, BoundAgreement]]:
+    """Regression metrics over the exact cells of ``table`` rows ``rows`` and, when the table has bounds,
+    their bound agreement; ``loader`` iterates those rows in order."""
+    predictions = predict(model, loader)
+    targets = table.targets[rows]
+    censoring = None if table.censoring is None else table.censoring[rows]
+    metrics = per_task_metrics(targets, predictions, table.target_names, censoring)
+    if censoring is None:
+        return metrics, {}
+    return metrics, bound_agreement(targets, predictions, censoring, table.target_names)
 
 
 def resume_epoch(checkpoint_path: Path) -> int:
@@ -209,6 +244,8 @@ def write_result(result: TrainingResult, path: Path) -> None:
         "split_hash": result.split_hash,
         "val": {task: vars(m) for task, m in result.val_metrics.items()},
         "test": {task: vars(m) for task, m in result.test_metrics.items()},
+        "val_bounds": {task: vars(b) for task, b in result.val_bounds.items()},
+        "test_bounds": {task: vars(b) for task, b in result.test_bounds.items()},
         "history": result.history,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

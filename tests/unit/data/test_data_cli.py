@@ -68,3 +68,29 @@ def test_check_unreadable_file_is_a_user_error(runner: CliRunner, tmp_path: Path
     result = runner.invoke(app, ["data", "check", str(path), "--targets", "a"])
     assert result.exit_code == 2
     assert "unsupported table format '.txt'" in result.output
+
+
+def test_check_counts_bounds_per_task_with_qualifier_columns(runner: CliRunner, write_csv) -> None:
+    path = write_csv("smiles,a,a modifier,b\nCCO,1,<,>5\nCCN,2,,3\nCCC,3,=,<=1\n")
+    result = runner.invoke(
+        app,
+        ["data", "check", str(path), "--qualifier-cols", "{target} modifier", "-t", "a"],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    assert "labels per task by censoring" in result.output
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.output.splitlines()]
+    assert ["a", "2", "1", "0"] in rows  # task, exact, '<', '>'
+    assert ["a", "3"] in rows  # the label count table
+    guessed = runner.invoke(app, ["data", "check", str(path)], terminal_width=200)
+    assert "targets (numeric columns): a, b" in guessed.output  # qualified cells count as numbers
+    assert "upper bound (<)" in guessed.output
+
+
+def test_check_rejects_a_qualifier_pattern_without_the_placeholder(runner: CliRunner, write_csv) -> None:
+    path = write_csv("smiles,a\nCCO,1\n")
+    result = runner.invoke(
+        app, ["data", "check", str(path), "--qualifier-cols", "modifier"], terminal_width=200
+    )
+    assert result.exit_code == 2
+    assert "must contain {target}" in result.output and "Traceback" not in result.output

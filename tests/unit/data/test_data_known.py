@@ -61,7 +61,13 @@ def test_demo_low_quality_labels_are_noisier(demo_frame: pd.DataFrame) -> None:
 
 def test_endpoint_cells_mark_censored_values_low_and_convert_after() -> None:
     endpoint = Endpoint(
-        "t", "col", "human", limits=(0.0, 2.0), in_range_quality="medium", convert=lambda v, s: v * 10
+        "t",
+        "col",
+        "human",
+        floors=(0.0,),
+        ceilings=(2.0,),
+        in_range_quality="medium",
+        convert=lambda v, s: v * 10,
     )
     cells = endpoint_cells(
         np.array(["a", "b", "c", "d"], dtype=object),
@@ -74,16 +80,17 @@ def test_endpoint_cells_mark_censored_values_low_and_convert_after() -> None:
     assert cells["compound"].tolist() == ["a", "b", "d"]
     assert cells["quality"].tolist() == ["low", "medium", "low"]
     assert cells["value"].tolist() == [0.0, 10.0, 20.0]
+    assert cells["qualifier"].tolist() == ["<", "=", ">"]
 
 
 def test_pack_records_one_record_per_condition_and_quality() -> None:
     rows = [
-        ("m1", "CCO", "lab", "human", "high", "x", 1.0),
-        ("m1", "CCO", "lab", "human", "low", "y", 2.0),
-        ("m1", "CCO", "lab", "rat", "high", "z", 3.0),
-        ("m1", "CCO", "lab", "human", "high", "y", 4.0),
-        ("m2", "CCN", "lab", "human", "high", "x", 5.0),
-        ("m2", "CCN", "lab", "human", "high", "x", 6.0),
+        ("m1", "CCO", "lab", "human", "high", "x", 1.0, "="),
+        ("m1", "CCO", "lab", "human", "low", "y", 2.0, "<"),
+        ("m1", "CCO", "lab", "rat", "high", "z", 3.0, "="),
+        ("m1", "CCO", "lab", "human", "high", "y", 4.0, "="),
+        ("m2", "CCN", "lab", "human", "high", "x", 5.0, "="),
+        ("m2", "CCN", "lab", "human", "high", "x", 6.0, "="),
     ]
     records = pack_records(pd.DataFrame(rows, columns=list(CELL_COLUMNS)), ("x", "y", "z"), ("human", "rat"))
     assert list(records.columns) == [
@@ -91,12 +98,19 @@ def test_pack_records_one_record_per_condition_and_quality() -> None:
         "x",
         "y",
         "z",
+        "x modifier",
+        "y modifier",
+        "z modifier",
         "experiment",
         "condition",
         "quality",
         "compound",
     ]
-    got = records.fillna(-1)[["compound", "condition", "quality", "x", "y", "z"]].values.tolist()
+    got = records[["compound", "condition", "quality"]].values.tolist()
+    got = [
+        row + values
+        for row, values in zip(got, records[["x", "y", "z"]].fillna(-1).values.tolist(), strict=True)
+    ]
     assert got == [
         ["m1", "human", "high", 1.0, 4.0, -1],
         ["m1", "human", "low", -1, 2.0, -1],
@@ -104,6 +118,8 @@ def test_pack_records_one_record_per_condition_and_quality() -> None:
         ["m2", "human", "high", 5.0, -1, -1],
         ["m2", "human", "high", 6.0, -1, -1],
     ]
+    qualifiers = records[["x modifier", "y modifier", "z modifier"]].fillna("").values.tolist()
+    assert qualifiers == [["=", "=", ""], ["", "<", ""], ["", "", "="], ["=", "", ""], ["=", "", ""]]
 
 
 def test_registry_names_and_unknown_name() -> None:

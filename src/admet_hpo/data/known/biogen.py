@@ -3,14 +3,14 @@
 Source: ``ADME_public_set_3521.csv`` (3,521 compounds, six sparse endpoints, already log10), pinned in
 :data:`admet_hpo.data.known.sources.BIOGEN_FILE`. Mapping (also in ``docs/data/adme_multisource.md``):
 
-| target | source column | condition | censored (quality ``low``) |
+| target | source column | condition | censored (quality ``low``, qualifier) |
 | --- | --- | --- | --- |
-| ``HLM_CLint`` | ``LOG HLM_CLint (mL/min/kg)`` | human | at the floor 0.675686709 (4.74 mL/min/kg) |
+| ``HLM_CLint`` | ``LOG HLM_CLint (mL/min/kg)`` | human | at the floor 0.675686709 (4.74 mL/min/kg), ``<`` |
 | ``MDR1_ER`` | ``LOG MDR1-MDCK ER (B-A/A-B)`` | physchem | none |
-| ``solubility`` | ``LOG SOLUBILITY PH 6.8 (ug/mL)`` | physchem | at the floor -1.0 (0.1 ug/mL) |
-| ``hPPB`` | ``LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)`` | human | at 2.0 (100 % unbound) |
-| ``rPPB`` | ``LOG PLASMA PROTEIN BINDING (RAT) (% unbound)`` | rat | at 2.0 |
-| ``RLM_CLint`` | ``LOG RLM_CLint (mL/min/kg)`` | rat | at the floor 1.027920136 (10.66 mL/min/kg) |
+| ``solubility`` | ``LOG SOLUBILITY PH 6.8 (ug/mL)`` | physchem | at the floor -1.0 (0.1 ug/mL), ``<`` |
+| ``hPPB`` | ``LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)`` | human | at 2.0 (100 % unbound), ``>`` |
+| ``rPPB`` | ``LOG PLASMA PROTEIN BINDING (RAT) (% unbound)`` | rat | at 2.0, ``>`` |
+| ``RLM_CLint`` | ``LOG RLM_CLint (mL/min/kg)`` | rat | at the floor 1.027920136 (10.66 mL/min/kg), ``<`` |
 
 Units stay as in the file (log10). ``experiment`` is ``biogen`` (``CollectionName`` is the compound
 vendor, not an assay batch, and is dropped). ``condition`` is the species (MDR1-MDCK ER is a canine cell
@@ -33,12 +33,12 @@ SOURCE_NAME = "ADME_public_set_3521.csv"
 EXPERIMENT = "biogen"
 CONDITIONS = ("human", "rat", "physchem")
 ENDPOINTS = (
-    Endpoint("HLM_CLint", "LOG HLM_CLint (mL/min/kg)", "human", limits=(0.675686709,)),
+    Endpoint("HLM_CLint", "LOG HLM_CLint (mL/min/kg)", "human", floors=(0.675686709,)),
     Endpoint("MDR1_ER", "LOG MDR1-MDCK ER (B-A/A-B)", "physchem"),
-    Endpoint("solubility", "LOG SOLUBILITY PH 6.8 (ug/mL)", "physchem", limits=(-1.0,)),
-    Endpoint("hPPB", "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)", "human", limits=(2.0,)),
-    Endpoint("rPPB", "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)", "rat", limits=(2.0,)),
-    Endpoint("RLM_CLint", "LOG RLM_CLint (mL/min/kg)", "rat", limits=(1.027920136,)),
+    Endpoint("solubility", "LOG SOLUBILITY PH 6.8 (ug/mL)", "physchem", floors=(-1.0,)),
+    Endpoint("hPPB", "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)", "human", ceilings=(2.0,)),
+    Endpoint("rPPB", "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)", "rat", ceilings=(2.0,)),
+    Endpoint("RLM_CLint", "LOG RLM_CLint (mL/min/kg)", "rat", floors=(1.027920136,)),
 )
 TARGETS = tuple(endpoint.target for endpoint in ENDPOINTS)
 

@@ -27,6 +27,10 @@ gives the same mapping with the measured counts. Decisions:
   (log -1.301) or 10 % bound (log 1.954 in the files, matched within 1e-3), AZ CLint at 3 or 150, AZ
   solubility at 0.1 uM (-7.0) or ~1.5 mM (-2.82, within 1e-3), AZ logD at its range ends -1.5 / 4.5, and
   the Biogen floors / ceilings listed in :mod:`admet_hpo.data.known.biogen`.
+- **qualifiers**: every target has a ``<target> modifier`` column: ``<`` at an assay floor (AZ PPB
+  99.95 % bound, CLint 3, solubility 0.1 uM, logD -1.5, Biogen floors), ``>`` at a ceiling (AZ PPB 10 %
+  bound, CLint 150, solubility ~1.5 mM, logD 4.5, Biogen PPB at 100 % unbound), ``=`` otherwise. They
+  are read as bounds only when asked (``data.qualifier_cols: "{target} modifier"``).
 """
 
 from __future__ import annotations
@@ -45,9 +49,11 @@ from admet_hpo.data.molecules import molecule_key, parse_smiles
 
 EXPERIMENT = "astrazeneca"
 CONDITIONS = ("human", "rat", "dog", "mouse", "physchem")
-PPB_LIMITS = (math.log10(0.05), math.log10(90.0))
-CLINT_LIMITS = (math.log10(3.0), math.log10(150.0))
-SOLUBILITY_LIMITS = (-7.0, -2.82)
+# (floor, ceiling) in the source units: values at a floor are "<", at a ceiling ">".
+PPB_LIMITS = {"floors": (math.log10(0.05),), "ceilings": (math.log10(90.0),)}
+CLINT_LIMITS = {"floors": (math.log10(3.0),), "ceilings": (math.log10(150.0),)}
+SOLUBILITY_LIMITS = {"floors": (-7.0,), "ceilings": (-2.82,)}
+LOGD_LIMITS = {"floors": (-1.5,), "ceilings": (4.5,)}
 
 
 def logs_to_log_ug_per_ml(log_mol_per_l: np.ndarray, smiles: np.ndarray) -> np.ndarray:
@@ -57,17 +63,25 @@ def logs_to_log_ug_per_ml(log_mol_per_l: np.ndarray, smiles: np.ndarray) -> np.n
 
 
 AZ_ENDPOINTS: dict[str, Endpoint] = {
-    "PPB_AZ-hPPB.csv": Endpoint("hPPB", "log_pct_unbound", "human", PPB_LIMITS, 1e-3),
-    "PPB_AZ-rPPB.csv": Endpoint("rPPB", "log_pct_unbound", "rat", PPB_LIMITS, 1e-3),
-    "PPB_AZ-dPPB.csv": Endpoint("dPPB", "log_pct_unbound", "dog", PPB_LIMITS, 1e-3),
-    "PPB_AZ-mPPB.csv": Endpoint("mPPB", "log_pct_unbound", "mouse", PPB_LIMITS, 1e-3),
-    "microsomal_AZ-hLM.csv": Endpoint("HLM_CLint_az", "LOG HLM_CLint (mL/min/g)", "human", CLINT_LIMITS),
-    "hepatocyte_AZ-hH.csv": Endpoint("HH_CLint_az", "LOG HH_CLint (uL/min/1E6 cells)", "human", CLINT_LIMITS),
-    "hepatocyte_AZ-rH.csv": Endpoint("RH_CLint_az", "LOG RH_CLint (uL/min/1E6 cells)", "rat", CLINT_LIMITS),
-    "solubility_AZ-sol.csv": Endpoint(
-        "solubility", "logS", "physchem", SOLUBILITY_LIMITS, 1e-3, "medium", logs_to_log_ug_per_ml
+    "PPB_AZ-hPPB.csv": Endpoint("hPPB", "log_pct_unbound", "human", **PPB_LIMITS, tolerance=1e-3),
+    "PPB_AZ-rPPB.csv": Endpoint("rPPB", "log_pct_unbound", "rat", **PPB_LIMITS, tolerance=1e-3),
+    "PPB_AZ-dPPB.csv": Endpoint("dPPB", "log_pct_unbound", "dog", **PPB_LIMITS, tolerance=1e-3),
+    "PPB_AZ-mPPB.csv": Endpoint("mPPB", "log_pct_unbound", "mouse", **PPB_LIMITS, tolerance=1e-3),
+    "microsomal_AZ-hLM.csv": Endpoint("HLM_CLint_az", "LOG HLM_CLint (mL/min/g)", "human", **CLINT_LIMITS),
+    "hepatocyte_AZ-hH.csv": Endpoint(
+        "HH_CLint_az", "LOG HH_CLint (uL/min/1E6 cells)", "human", **CLINT_LIMITS
     ),
-    "lipophilicity_AZ-lipo.csv": Endpoint("logD", "logD7.4", "physchem", (-1.5, 4.5)),
+    "hepatocyte_AZ-rH.csv": Endpoint("RH_CLint_az", "LOG RH_CLint (uL/min/1E6 cells)", "rat", **CLINT_LIMITS),
+    "solubility_AZ-sol.csv": Endpoint(
+        "solubility",
+        "logS",
+        "physchem",
+        **SOLUBILITY_LIMITS,
+        tolerance=1e-3,
+        in_range_quality="medium",
+        convert=logs_to_log_ug_per_ml,
+    ),
+    "lipophilicity_AZ-lipo.csv": Endpoint("logD", "logD7.4", "physchem", **LOGD_LIMITS),
 }
 TARGETS = (*biogen.TARGETS, "dPPB", "mPPB", "HLM_CLint_az", "HH_CLint_az", "RH_CLint_az", "logD")
 

@@ -6,7 +6,9 @@ first becomes a *cell* (compound, SMILES, experiment, condition, quality, target
 then packed into records: one record per (compound, condition, quality); if a compound has two values
 of one target in the same group, the second goes into a second record. A censored value therefore lands
 in its own (``low``) record, while the compound's exact values of the same condition share a ``high``
-record.
+record. Each target also gets a qualifier column (:data:`QUALIFIER_PATTERN`): ``<`` for a value at an
+assay floor, ``>`` at a ceiling, ``=`` otherwise, empty beside a missing value; a training config reads
+them as bounds with ``data.qualifier_cols: "{target} modifier"`` and ignores them otherwise.
 """
 
 from __future__ import annotations
@@ -17,42 +19,49 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-CELL_COLUMNS = ("compound", "smiles", "experiment", "condition", "quality", "target", "value")
+CELL_COLUMNS = ("compound", "smiles", "experiment", "condition", "quality", "target", "value", "qualifier")
 QUALITIES = ("high", "medium", "low")
+QUALIFIER_PATTERN = "{target} modifier"
 
 
 @dataclass(frozen=True)
 class Endpoint:
     """How one source column becomes cells of one target.
 
-    ``limits`` are the assay limits in the source's units; a value within ``tolerance`` of one is
-    censored (quality ``low``), other values get ``in_range_quality``. ``convert`` maps source values
-    (and the SMILES, e.g. for a molecular weight) to the target's units after censoring is decided.
+    ``floors`` and ``ceilings`` are the assay limits in the source's units; a value within ``tolerance``
+    of one is censored (quality ``low``; qualifier ``<`` at a floor: the true value is at most the
+    floor, ``>`` at a ceiling), other values get ``in_range_quality``. ``convert`` maps source values
+    (and the SMILES, e.g. for a molecular weight) to the target's units after censoring is decided; it
+    must be increasing, so a floor stays a floor.
     """
 
     target: str
     source_column: str
     condition: str
-    limits: tuple[float, ...] = ()
+    floors: tuple[float, ...] = ()
+    ceilings: tuple[float, ...] = ()
     tolerance: float = 1e-6
     in_range_quality: str = "high"
     convert: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
-    def censored(self, values: np.ndarray) -> np.ndarray:
-        """Which values sit at an assay limit."""
-        at_limit = np.zeros(len(values), dtype=bool)
-        for limit in self.limits:
-            at_limit |= np.abs(values - limit) <= self.tolerance
-        return at_limit
+    def qualifiers(self, values: np.ndarray) -> np.ndarray:
+        """``"<"`` for values at a floor, ``">"`` at a ceiling, ``"="`` for the others."""
+        out = np.full(len(values), "=", dtype=object)
+        for limits, symbol in ((self.floors, "<"), (self.ceilings, ">")):
+            for limit in limits:
+                out[np.abs(values - limit) <= self.tolerance] = symbol
+        return out
 
 
 def endpoint_cells(
     compounds: np.ndarray, smiles: np.ndarray, values: np.ndarray, experiment: str, endpoint: Endpoint
 ) -> pd.DataFrame:
-    """The cells of one endpoint: one per non-missing value, with its quality and converted value."""
+    """The cells of one endpoint: one per non-missing value, with its quality, converted value and
+    qualifier."""
     present = ~np.isnan(values)
     compounds, smiles, values = compounds[present], smiles[present], values[present]
-    quality = np.where(endpoint.censored(values), "low", endpoint.in_range_quality)
+    qualifiers = endpoint.qualifiers(values)
+    quality = np.where(qualifiers != "=", "low", endpoint.in_range_quality)
     converted = endpoint.convert(values, smiles) if endpoint.convert is not None else values
     return pd.DataFrame(
         {
@@ -63,6 +72,7 @@ def endpoint_cells(
             "quality": quality,
             "target": endpoint.target,
             "value": converted,
+            "qualifier": qualifiers,
         },
         columns=list(CELL_COLUMNS),
     )
@@ -71,7 +81,8 @@ def endpoint_cells(
 def pack_records(cells: pd.DataFrame, targets: Sequence[str], conditions: Sequence[str]) -> pd.DataFrame:
     """Pack cells into records (see the module docstring), ordered by the compound's first appearance in
     ``cells``, then ``conditions`` order, then quality (high, medium, low). Columns: ``smiles``, the
-    ``targets`` in order, ``experiment``, ``condition``, ``quality``, ``compound``."""
+    ``targets`` in order, their qualifier columns in the same order, ``experiment``, ``condition``,
+    ``quality``, ``compound``."""
     cells = cells.reset_index(drop=True)
     keys = pd.DataFrame(
         {
@@ -86,6 +97,21 @@ def pack_records(cells: pd.DataFrame, targets: Sequence[str], conditions: Sequen
     keyed["_slot"] = keyed.groupby([*keys.columns, "target"]).cumcount()
     record = [*keys.columns, "_slot"]
     wide = keyed.pivot(index=record, columns="target", values="value").reindex(columns=list(targets))
+    qualifier_names = {target: QUALIFIER_PATTERN.replace("{target}", target) for target in targets}
+    qualifiers = (
+        keyed.pivot(index=record, columns="target", values="qualifier")
+        .reindex(columns=list(targets))
+        .rename(columns=qualifier_names)
+    )
     meta = keyed.groupby(record)[["smiles", "experiment", "condition", "quality", "compound"]].first()
-    records = wide.join(meta).sort_index().reset_index(drop=True)
-    return records[["smiles", *targets, "experiment", "condition", "quality", "compound"]]
+    records = wide.join(qualifiers).join(meta).sort_index().reset_index(drop=True)
+    columns = [
+        "smiles",
+        *targets,
+        *qualifier_names.values(),
+        "experiment",
+        "condition",
+        "quality",
+        "compound",
+    ]
+    return records[columns]

@@ -49,6 +49,7 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
             sources=(BIOGEN_FILE,),
             build=lambda files: biogen.build_biogen_adme(files[BIOGEN_FILE.name]),
             license="MIT",
+            version=2,
         ),
         KnownDataset(
             name="adme_multisource",
@@ -57,6 +58,7 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
             sources=(BIOGEN_FILE, *AZ_FILES),
             build=multisource.build_adme_multisource,
             license="Biogen MIT; AstraZeneca data via ChEMBL, CC BY-SA 3.0",
+            version=2,
         ),
     )
 }
