@@ -8,7 +8,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from admet_hpo.errors import DataValidationError
-from admet_hpo.sampling.allocation import stream_rows, systematic_counts
+from admet_hpo.sampling.allocation import systematic_counts
 from admet_hpo.sampling.seeding import epoch_generators
 from admet_hpo.sampling.statistics import WeightStatistics
 from admet_hpo.sampling.weighting import JointWeighting
@@ -30,10 +30,11 @@ def draw_joint_indices(
 
     Row i is drawn the floor or the ceiling of its expected count ``count * w_joint[i]`` times, and
     exactly that count on average: each weight class gets the floor or ceiling of its expected share of
-    the draws (systematic sampling over the classes, ``class_rng``), the class's draws walk its rows in
-    a fresh random order (``row_rng``), cycled, and the whole draw is returned in a seeded random
-    order. With uniform weights and ``count`` = the labelled rows, this is one random permutation of
-    them (a plain shuffle), whether task oversampling is off or on with alpha = 0.
+    the draws (systematic sampling over the classes, ``class_rng``); a class drawn ``m`` times draws
+    each of its ``n`` rows ``m // n`` times and a uniformly random ``m % n`` of them once more
+    (``row_rng``); the whole draw is then shuffled (``row_rng``). With uniform weights and ``count`` =
+    the labelled rows this is one random permutation of them (a plain shuffle), whether task
+    oversampling is off or on with alpha = 0.
     """
     layout = weighting.layout
     masses = positive_class_masses(weighting)
@@ -41,8 +42,13 @@ def draw_joint_indices(
     class_counts = systematic_counts(
         expected, np.array([0, masses.size]), np.array([count]), class_rng.random(1)
     )
-    classes = class_rng.permutation(np.repeat(np.arange(masses.size), class_counts))
-    return stream_rows(layout, classes, layout.shuffled_rows(row_rng))
+    base, extra = np.divmod(class_counts, layout.sizes)
+    row_counts = np.repeat(base, layout.sizes)
+    for k in np.flatnonzero(extra).tolist():
+        row_counts[layout.starts[k] + row_rng.choice(layout.sizes[k], extra[k], replace=False)] += 1
+    draws = np.repeat(layout.rows, row_counts)
+    row_rng.shuffle(draws)
+    return draws
 
 
 class JointSampler(Sampler[int]):
