@@ -39,8 +39,13 @@ def systematic_counts(
     cumulative = np.cumsum(expected)
     before = np.concatenate(([0.0], cumulative))[starts[:-1]]
     within = np.minimum(cumulative - before[group], totals[group])
-    ends = starts[1:] - 1
-    within[ends[sizes > 0]] = totals[sizes > 0]
+    # A group's last entry with a positive expectation closes it at exactly its total, and so do the
+    # zero entries after it (they get no draw: rounding in the sums can never hand them one).
+    index = np.arange(expected.size)
+    last_positive = np.full(sizes.size, -1, dtype=np.int64)
+    np.maximum.at(last_positive, group, np.where(expected > 0, index, -1))
+    closed = index >= last_positive[group]
+    within[closed] = totals[group][closed]
     whole = np.floor(within)
     # ceil(within - u), exactly: the float subtraction would round for u close to 1.
     upper = whole + (within - whole > np.asarray(u, dtype=np.float64)[group])

@@ -323,7 +323,7 @@ class FlexibleBatchSampler(Sampler[list[int]]):
             )
         choice = choice / choice.sum()
         other_mass = experiment_mass.sum() - experiment_mass
-        per_leaker = np.divide(choice, other_mass, out=np.zeros_like(choice), where=choice > 0)
+        per_leaker = np.divide(choice, other_mass, out=np.zeros_like(choice), where=other_mass > 0)
         leak_share = per_leaker.sum() - per_leaker
         plan = _EpochPlan(masses, cell_mass, experiment_mass, ratios, quotas, choice, leak_share)
         return self._fit_qualities(plan)
