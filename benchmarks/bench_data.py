@@ -125,3 +125,19 @@ def prepare_bench_table(
         labels={part: _label_counts(table, rows) for part, rows in parts.items()},
         train_fraction=train_fraction,
     )
+
+
+def arms_bench_table(
+    cache_dir: Path | None, data_dir: Path | None, work_dir: Path, train_fraction: float
+) -> BenchTable:
+    """The arms' benchmark table under ``work_dir / "data"`` with ``cache_dir`` as this process's cache
+    (:func:`use_cache_dir`, :func:`prepare_bench_table` on the arms' split config)."""
+    from bench_arms import split_config
+
+    return prepare_bench_table(
+        split_config(),
+        cache_dir=use_cache_dir(cache_dir),
+        data_dir=data_dir,
+        out_dir=work_dir / "data",
+        train_fraction=train_fraction,
+    )

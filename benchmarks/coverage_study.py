@@ -37,7 +37,7 @@ from unittest import mock
 
 import numpy as np
 
-from bench_arms import RunSettings, compose_arm, split_config, write_study_file
+from bench_arms import RunSettings, compose_arm, write_study_file
 from bench_report import Clock, markdown_table, replace_block
 
 if TYPE_CHECKING:
@@ -222,20 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from admet_hpo.config.study import load_study
     from admet_hpo.data.training_data import load_training_data
-    from bench_data import prepare_bench_table, use_cache_dir
+    from bench_data import arms_bench_table
 
     args = parse_args(argv)
     clock = Clock()
     torch.set_num_threads(args.threads)
-    cache_dir = use_cache_dir(args.cache_dir)
     work_dir = args.work_dir.resolve()
-    bench = prepare_bench_table(
-        split_config(),
-        cache_dir=cache_dir,
-        data_dir=args.data_dir,
-        out_dir=work_dir / "data",
-        train_fraction=args.train_fraction,
-    )
+    bench = arms_bench_table(args.cache_dir, args.data_dir, work_dir, args.train_fraction)
     settings = RunSettings(n_trials=1, epochs=args.epochs)
     mapping = compose_arm(
         "uniform",

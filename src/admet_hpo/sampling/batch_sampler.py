@@ -435,7 +435,6 @@ class FlexibleBatchSampler(Sampler[list[int]]):
     ) -> np.ndarray:
         plan = self._plan()
         count, n_experiments, n_conditions = self.epoch_batch_count, self._n_experiments, self._n_conditions
-        n_classes = self.layout.n_classes
         per_experiment = systematic_counts(
             count * plan.choice, np.array([0, n_experiments]), np.array([count]), experiment_rng.random(1)
         )
@@ -445,19 +444,8 @@ class FlexibleBatchSampler(Sampler[list[int]]):
         )
         cells = batch_experiment[:, None] * n_conditions + np.arange(n_conditions)
         slot_cell = np.repeat(cells.ravel(), quotas.ravel()).reshape(count, self.primary_size)
-        cell_slots = np.bincount(slot_cell.ravel(), minlength=plan.cell_mass.size)
-        class_cell_mass = plan.cell_mass.ravel()[self._class_cell]
-        expected = np.divide(
-            cell_slots[self._class_cell] * plan.masses,
-            class_cell_mass,
-            out=np.zeros_like(plan.masses),
-            where=class_cell_mass > 0,
-        )
-        class_counts = systematic_counts(
-            expected, self._cell_starts, cell_slots, primary_rng.random(cell_slots.size)
-        )
-        slot_class = shuffled_within_groups(
-            np.repeat(np.arange(n_classes), class_counts), slot_cell, primary_rng
+        slot_class = self._slot_classes(
+            plan.masses, self._class_cell, plan.cell_mass.ravel(), self._cell_starts, slot_cell, primary_rng
         )
         if self.leak_size:
             leaked = self._leaked_classes(plan, batch_experiment, per_experiment, leak_rng)
@@ -486,19 +474,27 @@ class FlexibleBatchSampler(Sampler[list[int]]):
         leak_group = np.repeat(batch_experiment, self.leak_size).reshape(-1, self.leak_size)
         sources = np.tile(np.arange(n_experiments), n_experiments)
         source = shuffled_within_groups(np.repeat(sources, source_counts), leak_group, rng)
-        into = source_counts.reshape(n_experiments, n_experiments).sum(axis=0)
-        class_mass = plan.experiment_mass[self._class_experiment]
-        class_expected = np.divide(
-            into[self._class_experiment] * plan.masses,
-            class_mass,
-            out=np.zeros_like(plan.masses),
-            where=class_mass > 0,
+        return self._slot_classes(
+            plan.masses, self._class_experiment, plan.experiment_mass, self._experiment_starts, source, rng
         )
-        class_counts = systematic_counts(
-            class_expected, self._experiment_starts, into, rng.random(n_experiments)
-        )
-        classes = np.repeat(np.arange(self.layout.n_classes), class_counts)
-        return shuffled_within_groups(classes, source, rng)
+
+    def _slot_classes(
+        self,
+        masses: np.ndarray,
+        class_group: np.ndarray,
+        group_mass: np.ndarray,
+        group_starts: np.ndarray,
+        slot_group: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Class of every slot, shaped like ``slot_group``: each group's slots (a cell's, or the leaked
+        slots from one experiment) split over the group's classes by mass in low-variance counts, handed
+        out at random. Classes are contiguous per group (``group_starts``)."""
+        slots = np.bincount(slot_group.ravel(), minlength=group_mass.size)
+        mass = group_mass[class_group]
+        expected = np.divide(slots[class_group] * masses, mass, out=np.zeros_like(masses), where=mass > 0)
+        counts = systematic_counts(expected, group_starts, slots, rng.random(slots.size))
+        return shuffled_within_groups(np.repeat(np.arange(masses.size), counts), slot_group, rng)
 
     def probabilities(self) -> np.ndarray:
         """Each row's expected share of an epoch's slots at the current curriculum phase (sums to 1).
