@@ -72,9 +72,9 @@ ARMS = (
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (defaults: under 10 minutes on the shared 2-core machine)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=6, help="fixed epoch budget of every run")
+    parser.add_argument("--epochs", type=int, default=5, help="fixed epoch budget of every run")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per arm (1, 2, ...)")
-    parser.add_argument("--train-fraction", type=float, default=0.25, help="training part used")
+    parser.add_argument("--train-fraction", type=float, default=0.2, help="training part used")
     parser.add_argument("--cache-dir", type=Path, default=None, help="product cache (known tables, graphs)")
     parser.add_argument("--data-dir", type=Path, default=None, help="local source files, if not cached")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/benchmarks/coverage"), help="runs")

@@ -17,7 +17,7 @@ from admet_hpo.sampling import FlexibleBatchSampler, JointWeighting  # noqa: E40
 
 def test_defaults_and_bad_sizes() -> None:
     args = coverage_study.parse_args([])
-    assert (args.epochs, args.seeds, args.train_fraction, args.threads) == (6, 3, 0.25, 1)
+    assert (args.epochs, args.seeds, args.train_fraction, args.threads) == (5, 3, 0.2, 1)
     for argv in (["--epochs", "1"], ["--seeds", "0"], ["--train-fraction", "0"]):
         with pytest.raises(SystemExit):
             coverage_study.parse_args(argv)
