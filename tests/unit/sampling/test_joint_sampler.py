@@ -173,6 +173,8 @@ def test_statistics_describe_the_draw_distribution(split: Split) -> None:
     assert set(stats.quality_shares) == set(QUALITIES)
 
 
-def test_num_samples_must_be_positive(split: Split) -> None:
+def test_num_samples_must_be_positive_and_epochs_not_negative(split: Split) -> None:
     with pytest.raises(ValueError, match="num_samples must be >= 1"):
         JointSampler(JointWeighting(split.targets), num_samples=0)
+    with pytest.raises(ValueError, match="epoch must be >= 0, got -1"):
+        JointSampler(JointWeighting(split.targets)).indices(-1)
