@@ -103,11 +103,6 @@ class JointWeighting:
         """Number of rows with at least one label (the rows that can be drawn)."""
         return int(self.layout.rows.size)
 
-    @property
-    def is_uniform(self) -> bool:
-        """True when both factors are off: every labelled row weighs the same (plain shuffle)."""
-        return self.task_factors is None and self.curriculum is None
-
     def _task_class_weights(self) -> np.ndarray:
         """Per-row task weight of each class (1 when task oversampling is off)."""
         if self.task_factors is None:
