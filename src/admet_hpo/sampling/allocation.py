@@ -60,16 +60,21 @@ def shuffled_within_groups(
     """Hand ``values`` (listed group by group, in group order) out to the slots of each group at random.
 
     ``slot_group[j]`` is slot j's group; group g must have as many slots as ``values`` has entries of g.
-    Returns an array shaped like ``slot_group``: a uniformly random matching inside every group.
+    Returns an array shaped like ``slot_group``: a uniformly random matching inside every group (each
+    group's values shuffled in place, one contiguous piece per group, then laid on the group's slots).
     """
     flat = np.asarray(slot_group).ravel()
     if flat.size != values.size:
         raise ValueError(f"{values.size} values for {flat.size} slots")
-    scrambled = rng.permutation(flat.size)
     n_groups = int(flat.max(initial=-1)) + 1
-    order = scrambled[np.argsort(flat[scrambled].astype(sort_type(n_groups)), kind="stable")]
-    out = np.empty(flat.size, dtype=values.dtype)
-    out[order] = values
+    order = np.argsort(flat.astype(sort_type(n_groups)), kind="stable")
+    shuffled = np.array(values, copy=True)
+    ends = np.cumsum(np.bincount(flat, minlength=n_groups)).tolist()
+    for start, end in zip([0, *ends[:-1]], ends, strict=True):
+        if end - start > 1:
+            rng.shuffle(shuffled[start:end])
+    out = np.empty(flat.size, dtype=shuffled.dtype)
+    out[order] = shuffled
     return out.reshape(np.shape(slot_group))
 
 
