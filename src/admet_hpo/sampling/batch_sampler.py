@@ -382,6 +382,8 @@ class FlexibleBatchSampler(Sampler[list[int]]):
                 what = f"{name!r} is in excess: cells with only {name!r} rows"
             else:
                 continue
+            if not blocking.size:  # off target only because another quality is blocked
+                continue
             top = blocking[np.argsort(-slot_share[blocking], kind="stable")][:5]
             cells = ", ".join(f"{self._cell_name(c)} ({slot_share[c]:.1%})" for c in top)
             more = f" and {blocking.size - top.size} more" if blocking.size > top.size else ""

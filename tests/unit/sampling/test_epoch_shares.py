@@ -191,6 +191,7 @@ def test_infeasible_targets_draw_the_closest_shares_and_warn_once_per_phase_nami
     assert "curriculum phase 'warmup'" in message and "high 0.200 -> " in message
     assert "'high' is in excess: cells with only 'high' rows" in message and "experiment 'D'" in message
     assert "'medium' is short: cells without 'medium' rows" in message
+    assert "'low' is short" in message and "'low' is in excess" not in message
     d_share = (split.experiment[rows] == "D").mean()
     assert stats.quality_shares["high"] == pytest.approx(stats.experiment_shares["D"], abs=1e-3)
     assert stats.quality_targets["high"] == pytest.approx(0.2)
