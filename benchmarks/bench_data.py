@@ -127,12 +127,11 @@ def prepare_bench_table(
     )
 
 
-def prepare_from_options(
+def arms_bench_table(
     cache_dir: Path | None, data_dir: Path | None, work_dir: Path, train_fraction: float
 ) -> BenchTable:
-    """The benchmark table of the quality study's split under ``work_dir / "data"``, with ``cache_dir``
-    made this process's product cache (the scripts' ``--cache-dir`` / ``--data-dir`` / ``--work-dir`` /
-    ``--train-fraction`` options)."""
+    """The arms' benchmark table under ``work_dir / "data"`` with ``cache_dir`` as this process's cache
+    (:func:`use_cache_dir`, :func:`prepare_bench_table` on the arms' split config)."""
     from bench_arms import split_config
 
     return prepare_bench_table(

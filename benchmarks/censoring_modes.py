@@ -201,11 +201,11 @@ def run_modes(args: argparse.Namespace, clock: Clock) -> tuple[list[dict[str, An
 
     from admet_hpo.data.training_data import load_training_data
     from admet_hpo.training.run import train
-    from bench_data import prepare_from_options
+    from bench_data import arms_bench_table
 
     torch.set_num_threads(args.threads)
     work_dir = args.work_dir.resolve()
-    bench = prepare_from_options(args.cache_dir, args.data_dir, work_dir, args.train_fraction)
+    bench = arms_bench_table(args.cache_dir, args.data_dir, work_dir, args.train_fraction)
     data = load_training_data(mode_config(bench, "loss", 0, args.epochs, work_dir))
     rows = []
     for seed in range(args.seeds):

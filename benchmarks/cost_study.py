@@ -37,7 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_arms import RunSettings, compose_arm, split_config, write_study_file
+from bench_arms import RunSettings, compose_arm, write_study_file
 from bench_data import BenchTable
 from bench_report import Clock, fmt, markdown_table, replace_block, write_csv
 
@@ -374,18 +374,11 @@ def run_cost_study(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:
 
     from admet_hpo.config.study import load_study
     from admet_hpo.data.training_data import load_training_data
-    from bench_data import prepare_bench_table, use_cache_dir
+    from bench_data import arms_bench_table
 
     torch.set_num_threads(args.threads)
-    cache_dir = use_cache_dir(args.cache_dir)
     work_dir = args.work_dir.resolve()
-    bench = prepare_bench_table(
-        split_config(),
-        cache_dir=cache_dir,
-        data_dir=args.data_dir,
-        out_dir=work_dir / "data",
-        train_fraction=args.train_fraction,
-    )
+    bench = arms_bench_table(args.cache_dir, args.data_dir, work_dir, args.train_fraction)
     settings = RunSettings(n_trials=args.trials, epochs=args.epochs)
     pruning = []
     if not args.skip_pruning:

@@ -437,20 +437,12 @@ def run_study(args: argparse.Namespace, clock: Clock) -> RunRecord:
     import torch
 
     from admet_hpo.data.training_data import load_training_data
-    from bench_arms import split_config
-    from bench_data import prepare_bench_table, use_cache_dir
+    from bench_data import arms_bench_table
 
     torch.set_num_threads(args.threads)
-    cache_dir = use_cache_dir(args.cache_dir)
     settings = run_settings(args)
     work_dir = args.work_dir.resolve()
-    bench = prepare_bench_table(
-        split_config(),
-        cache_dir=cache_dir,
-        data_dir=args.data_dir,
-        out_dir=work_dir / "data",
-        train_fraction=args.train_fraction,
-    )
+    bench = arms_bench_table(args.cache_dir, args.data_dir, work_dir, args.train_fraction)
     print(f"benchmark table {bench.path}: {bench.rows}", flush=True)
     studies, searches = [], []
     for arm in args.arms:

@@ -6,10 +6,11 @@ indices, against a per-draw Python reference (the seed-style two-stage loop: cel
 uniform row) and against ``torch.utils.data.WeightedRandomSampler``. Batch sampler: one epoch of
 experiment-aware, condition-balanced batches (B = 256, leaky 0.2) against a per-batch ``rng.choice``
 reference. The Python references are timed on a subsample and extrapolated linearly (stated in the
-table). Peak memory is tracemalloc's peak for the timed call (numpy allocations are traced; torch's
-are not, so torch has no memory figure).
+table); their one-time setup (grouping rows into cells) is timed once, counted once and not scaled up.
+Our samplers' one-time setup is shown on its own rows. Peak memory is tracemalloc's peak for the timed
+call (numpy allocations are traced; torch's are not, so torch has no memory figure).
 
-Run: ``/work/venv/bin/python benchmarks/sampler_speed.py`` (about a minute; ``--rows`` to shrink).
+Run: ``/work/main/.venv/bin/python benchmarks/sampler_speed.py`` (about a minute; ``--rows`` to shrink).
 """
 
 from __future__ import annotations
@@ -100,10 +101,17 @@ def reference_weights(
     return weights
 
 
-def reference_draws(
-    primary: np.ndarray, quality_codes: np.ndarray, weights: list[float], n_draws: int
-) -> list[int]:
-    """Two-stage per-draw loop: a (task, quality) cell by its total weight, then a uniform row in it."""
+@dataclass(frozen=True)
+class ReferenceCells:
+    """The per-draw reference's one-time setup: member rows and cumulative weight of each cell."""
+
+    members: list[list[int]]
+    cumulative: list[float]
+    total: float
+
+
+def reference_cells(primary: np.ndarray, quality_codes: np.ndarray, weights: list[float]) -> ReferenceCells:
+    """Group the labelled rows into (task, quality) cells with plain Python loops (once per run)."""
     cells: dict[tuple[int, int], list[int]] = {}
     for i, (t, q) in enumerate(zip(primary.tolist(), quality_codes.tolist(), strict=True)):
         if t >= 0:
@@ -113,34 +121,50 @@ def reference_draws(
     for rows in members:
         total += weights[rows[0]] * len(rows)
         cumulative.append(total)
+    return ReferenceCells(members, cumulative, total)
+
+
+def reference_draws(cells: ReferenceCells, n_draws: int) -> list[int]:
+    """Two-stage per-draw loop: a (task, quality) cell by its total weight, then a uniform row in it."""
     rng = random.Random(0)
     out = []
     for _ in range(n_draws):
-        rows = members[bisect.bisect_right(cumulative, rng.random() * total)]
+        rows = cells.members[bisect.bisect_right(cells.cumulative, rng.random() * cells.total)]
         out.append(rows[rng.randrange(len(rows))])
     return out
 
 
-def reference_batches(
-    weights: np.ndarray,
-    experiment: np.ndarray,
-    condition: np.ndarray,
-    batch_size: int,
-    leak: int,
-    n_batches: int,
-) -> list[np.ndarray]:
-    """Per-batch ``rng.choice``: experiment by size, each condition's quota and the leaked rows by weight."""
-    rng = np.random.default_rng(0)
+@dataclass(frozen=True)
+class ReferenceBatchSetup:
+    """The per-batch reference's one-time setup: experiment sizes, cell members, condition quotas."""
+
+    sizes: np.ndarray
+    cells: dict[tuple[int, int], np.ndarray]
+    quotas: list[int]
+
+
+def reference_batch_setup(
+    weights: np.ndarray, experiment: np.ndarray, condition: np.ndarray, primary: int
+) -> ReferenceBatchSetup:
+    """Rows of every (experiment, condition) cell and the fixed condition quotas (once per run)."""
     labelled = weights > 0
     n_exp, n_cond = int(experiment.max()) + 1, int(condition.max()) + 1
-    sizes = np.bincount(experiment[labelled], minlength=n_exp)
     cells = {
         (e, c): np.flatnonzero(labelled & (experiment == e) & (condition == c))
         for e in range(n_exp)
         for c in range(n_cond)
     }
-    primary = batch_size - leak
     quotas = [primary // n_cond + (1 if c < primary % n_cond else 0) for c in range(n_cond)]
+    return ReferenceBatchSetup(np.bincount(experiment[labelled], minlength=n_exp), cells, quotas)
+
+
+def reference_batches(
+    setup: ReferenceBatchSetup, weights: np.ndarray, experiment: np.ndarray, leak: int, n_batches: int
+) -> list[np.ndarray]:
+    """Per-batch ``rng.choice``: experiment by size, each condition's quota and the leaked rows by weight."""
+    rng = np.random.default_rng(0)
+    sizes, cells, quotas = setup.sizes, setup.cells, setup.quotas
+    n_exp, n_cond = sizes.size, len(quotas)
     batches = []
     for _ in range(n_batches):
         e = rng.choice(n_exp, p=sizes / sizes.sum())
@@ -196,16 +220,19 @@ def run(
     p_q = list(curriculum.probabilities.values())
     weight_seconds, weight_peak = timed(lambda: reference_weights(data.targets[sub], codes[sub], 0.5, p_q), 1)
     full_weights = weighting.row_weights().tolist()
-    draw_seconds, draw_peak = timed(
-        lambda: reference_draws(weighting.primary, codes, full_weights, reference_draw_count), 1
-    )
+    cells_seconds, cells_peak = timed(lambda: reference_cells(weighting.primary, codes, full_weights), 1)
+    cells = reference_cells(weighting.primary, codes, full_weights)
+    draw_seconds, draw_peak = timed(lambda: reference_draws(cells, reference_draw_count), 1)
     results.append(
         Row(
             "weights + epoch indices",
             "Python two-stage loop",
-            weight_seconds * n_rows / sub.size + draw_seconds * n_labelled / reference_draw_count,
-            max(weight_peak * n_rows / sub.size, draw_peak),
-            f"extrapolated: weights from {sub.size:,} rows, draws from {reference_draw_count:,}",
+            weight_seconds * n_rows / sub.size
+            + cells_seconds
+            + draw_seconds * n_labelled / reference_draw_count,
+            max(weight_peak * n_rows / sub.size, cells_peak, draw_peak),
+            f"weights extrapolated from {sub.size:,} rows, draws from {reference_draw_count:,}; "
+            f"cell setup {cells_seconds * 1e3:,.0f} ms once",
         )
     )
 
@@ -229,13 +256,16 @@ def run(
     )
     weights = weighting.row_weights()
     leak = int(256 * 0.2)
-    ref_seconds, ref_peak = timed(
-        lambda: reference_batches(weights, data.experiment, data.condition, 256, leak, reference_batch_count),
-        1,
+    setup_seconds, setup_peak = timed(
+        lambda: reference_batch_setup(weights, data.experiment, data.condition, 256 - leak), 1
     )
-    note = f"extrapolated from {reference_batch_count} batches"
-    scale = len(batch_sampler) / reference_batch_count
-    results.append(Row("epoch of batches", "per-batch rng.choice", ref_seconds * scale, ref_peak, note))
+    reference_setup = reference_batch_setup(weights, data.experiment, data.condition, 256 - leak)
+    ref_seconds, ref_peak = timed(
+        lambda: reference_batches(reference_setup, weights, data.experiment, leak, reference_batch_count), 1
+    )
+    note = f"extrapolated from {reference_batch_count} batches; cell setup {setup_seconds * 1e3:,.0f} ms once"
+    total = setup_seconds + ref_seconds * len(batch_sampler) / reference_batch_count
+    results.append(Row("epoch of batches", "per-batch rng.choice", total, max(setup_peak, ref_peak), note))
     return results
 
 

@@ -133,5 +133,8 @@ class SamplingConfig(StrictModel):
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     batches: BatchesConfig = Field(default_factory=BatchesConfig)
     seed: int = 0
-    increment_seed_per_epoch: bool = Field(default=True, description="Epoch seed = seed + epoch when true.")
+    increment_seed_per_epoch: bool = Field(
+        default=True,
+        description="Epoch generator default_rng([seed, epoch]) when true, default_rng([seed]) when false.",
+    )
     log_weight_statistics: bool = True

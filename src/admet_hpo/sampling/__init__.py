@@ -10,7 +10,7 @@ Typical use by the training code::
     # each epoch: sampler.set_epoch(epoch); after validation: sampler.curriculum.update(epoch, val_loss)
 """
 
-from admet_hpo.sampling.batch_sampler import FlexibleBatchSampler, SmallCellWarning
+from admet_hpo.sampling.batch_sampler import FlexibleBatchSampler, QualityShareWarning, SmallCellWarning
 from admet_hpo.sampling.curriculum import DEFAULT_PHASE_WEIGHTS, CurriculumState, phases_for
 from admet_hpo.sampling.factory import build_batch_sampler, build_curriculum
 from admet_hpo.sampling.joint_sampler import JointSampler
@@ -25,6 +25,7 @@ __all__ = [
     "FlexibleBatchSampler",
     "JointSampler",
     "JointWeighting",
+    "QualityShareWarning",
     "SmallCellWarning",
     "WeightStatistics",
     "build_batch_sampler",

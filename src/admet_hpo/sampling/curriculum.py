@@ -180,9 +180,11 @@ class CurriculumState:
         return codes
 
     def quality_row_weights(self, counts: np.ndarray) -> np.ndarray:
-        """Per-row weight of each quality given ``counts[q]`` rows of quality q (shape ``(q,)``).
+        """Per-row weight of each quality given ``counts[q]``, the size of quality q (shape ``(q,)``).
 
-        ``p_q / count_q`` with ``count_normalize`` (0 for a quality without rows), else ``p_q``.
+        ``p_q / count_q`` with ``count_normalize`` (0 for a quality without rows), else ``p_q``. The joint
+        weighting passes each quality's total task weight as its size, so that quality shares stay
+        ``p_q`` under task oversampling.
         """
         p = self._weights[self.phase]
         if not self.count_normalize:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def _sort_type(n_values: int) -> type[np.unsignedinteger]:
+def sort_type(n_values: int) -> type[np.unsignedinteger]:
     """Smallest unsigned type for codes 0..n_values-1; <= 16 bits makes stable argsort a radix sort."""
     for kind in (np.uint8, np.uint16, np.uint32):
         if n_values <= np.iinfo(kind).max + 1:
@@ -52,7 +52,7 @@ class ClassLayout:
         class_of_row = np.full(np.shape(keys), -1, dtype=np.int64)
         member_classes = compact[member_keys]
         class_of_row[member_rows] = member_classes
-        order = np.argsort(member_classes.astype(_sort_type(present.size)), kind="stable")
+        order = np.argsort(member_classes.astype(sort_type(present.size)), kind="stable")
         sizes = dense_sizes[present]
         starts = (np.cumsum(sizes) - sizes).astype(np.int64)
         return cls(class_of_row, present, sizes, starts, member_rows[order])
@@ -71,7 +71,7 @@ class ClassLayout:
 def occurrence_rank(classes: np.ndarray, n_classes: int) -> np.ndarray:
     """For each position, how many earlier positions hold the same class (0 for the first)."""
     flat = np.asarray(classes).ravel()
-    order = np.argsort(flat.astype(_sort_type(n_classes)), kind="stable")
+    order = np.argsort(flat.astype(sort_type(n_classes)), kind="stable")
     counts = np.bincount(flat, minlength=n_classes)
     first = np.cumsum(counts) - counts
     rank = np.empty(flat.size, dtype=np.int64)

@@ -8,7 +8,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from admet_hpo.errors import DataValidationError
-from admet_hpo.sampling.categorical import GroupedCategorical
+from admet_hpo.sampling.allocation import systematic_counts
 from admet_hpo.sampling.seeding import epoch_generators
 from admet_hpo.sampling.statistics import WeightStatistics
 from admet_hpo.sampling.weighting import JointWeighting
@@ -26,23 +26,29 @@ def positive_class_masses(weighting: JointWeighting) -> np.ndarray:
 def draw_joint_indices(
     weighting: JointWeighting, count: int, class_rng: np.random.Generator, row_rng: np.random.Generator
 ) -> np.ndarray:
-    """``count`` row indices drawn by the joint weights.
+    """``count`` row indices drawn by the joint weights, low-variance (SPEC 2.7.2).
 
-    Factors off (uniform weights): one random permutation of the labelled rows, repeated cyclically
-    when ``count`` exceeds their number. Otherwise independent draws with replacement, row i with
-    probability ``w_joint[i]``, computed in two exact stages: a weight class by its total weight, then a
-    uniform row inside the class. Draw j uses only the j-th numbers of each stream, so a longer draw
-    starts with the shorter one.
+    Row i is drawn the floor or the ceiling of its expected count ``count * w_joint[i]`` times, and
+    exactly that count on average: each weight class gets the floor or ceiling of its expected share of
+    the draws (systematic sampling over the classes, ``class_rng``); a class drawn ``m`` times draws
+    each of its ``n`` rows ``m // n`` times and a uniformly random ``m % n`` of them once more
+    (``row_rng``); the whole draw is then shuffled (``row_rng``). With uniform weights and ``count`` =
+    the labelled rows this is one random permutation of them (a plain shuffle), whether task
+    oversampling is off or on with alpha = 0.
     """
     layout = weighting.layout
-    if weighting.is_uniform:
-        return np.resize(layout.rows[class_rng.permutation(layout.rows.size)], count)
     masses = positive_class_masses(weighting)
-    categorical = GroupedCategorical(masses, np.array([0, masses.size]))
-    classes = categorical.draw(0, class_rng.random(count))
-    sizes = layout.sizes[classes]
-    offsets = np.minimum((row_rng.random(count) * sizes).astype(np.int64), sizes - 1)
-    return layout.rows[layout.starts[classes] + offsets]
+    expected = count * masses / masses.sum()
+    class_counts = systematic_counts(
+        expected, np.array([0, masses.size]), np.array([count]), class_rng.random(1)
+    )
+    base, extra = np.divmod(class_counts, layout.sizes)
+    row_counts = np.repeat(base, layout.sizes)
+    for k in np.flatnonzero(extra).tolist():
+        row_counts[layout.starts[k] + row_rng.choice(layout.sizes[k], extra[k], replace=False)] += 1
+    draws = np.repeat(layout.rows, row_counts)
+    row_rng.shuffle(draws)
+    return draws
 
 
 class JointSampler(Sampler[int]):
@@ -52,12 +58,16 @@ class JointSampler(Sampler[int]):
         weighting: the rows' joint weighting (task oversampling and/or curriculum, or neither).
         num_samples: indices per epoch; default the number of labelled rows, so an epoch has as many
             draws as a plain pass over the labelled data.
-        seed: base seed; the epoch's seed is ``seed + epoch`` when ``increment_seed_per_epoch``.
+        seed: base seed; the epoch's generator is ``default_rng([seed, epoch])`` when
+            ``increment_seed_per_epoch``, else ``default_rng([seed])`` (SPEC 2.7.4).
         increment_seed_per_epoch: see ``seed``.
 
-    With both factors off an epoch is one random permutation of the labelled rows (plain shuffle);
-    otherwise draws are independent and with replacement, like
-    ``torch.utils.data.WeightedRandomSampler(w_joint, num_samples, replacement=True)`` but O(N) with
+    Row i is drawn ``num_samples * w_joint[i]`` times in expectation and always the floor or the
+    ceiling of that (low-variance draws, SPEC 2.7.2), in a random order: with both factors off, or with
+    uniform weights, an epoch is one random permutation of the labelled rows (plain shuffle). The
+    marginal distribution of each draw is that of
+    ``torch.utils.data.WeightedRandomSampler(w_joint, num_samples)``, but the counts do not scatter
+    like independent draws, so an epoch covers as many distinct rows as the weights allow. O(N) with
     small constants. Rows without a label are never drawn. The epoch's draws depend only on
     ``(seed, epoch)`` and the curriculum phase current when the epoch is drawn: call :meth:`set_epoch`
     with the trainer's epoch before iterating (a resumed run then draws what an uninterrupted one did).

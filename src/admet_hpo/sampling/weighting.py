@@ -48,8 +48,11 @@ class JointWeighting:
 
     Rows share a weight class when they share the factors that are on (primary task when task
     oversampling is on, quality when the curriculum is on); all off gives one class of every labelled
-    row. Class weights are per-row weights: ``n_t ** -alpha`` times ``p_q / count_q`` (or ``p_q``), with
-    ``count_q`` counted over labelled rows so that quality q's share of the draws is exactly ``p_q``.
+    row. Class weights are per-row weights: ``n_t ** -alpha`` times ``p_q / m_q`` (or ``p_q`` without
+    ``count_normalize``), where ``m_q`` is the total task weight of the labelled rows of quality q (their
+    count when task oversampling is off), so that quality q's share of the draws is exactly ``p_q`` with
+    or without task oversampling (SPEC 2.7.1); task oversampling keeps its relative weights inside each
+    quality.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class JointWeighting:
         )
         self.task_counts = label_counts(array, task_names)
         self.primary = _primary_from_counts(array, self.task_counts)
+        self.label_mask = ~np.isnan(array)
         self.labelled = self.primary >= 0
         self.task_alpha = task_alpha
         self.task_factors = None if task_alpha is None else task_factors(self.task_counts, task_alpha)
@@ -99,23 +103,35 @@ class JointWeighting:
         """Number of rows with at least one label (the rows that can be drawn)."""
         return int(self.layout.rows.size)
 
-    @property
-    def is_uniform(self) -> bool:
-        """True when both factors are off: every labelled row weighs the same (plain shuffle)."""
-        return self.task_factors is None and self.curriculum is None
+    def _task_class_weights(self) -> np.ndarray:
+        """Per-row task weight of each class (1 when task oversampling is off)."""
+        if self.task_factors is None:
+            return np.ones(self.layout.n_classes)
+        return self.task_factors[self._class_task]
 
     def _quality_factors(self) -> np.ndarray:
         assert self.curriculum is not None and self._class_quality is not None
-        counts = np.bincount(
-            self._class_quality, weights=self.layout.sizes, minlength=len(self.quality_names)
+        task_mass = np.bincount(
+            self._class_quality,
+            weights=self.layout.sizes * self._task_class_weights(),
+            minlength=len(self.quality_names),
         )
-        return self.curriculum.quality_row_weights(counts)
+        return self.curriculum.quality_row_weights(task_mass)
+
+    @property
+    def class_quality(self) -> np.ndarray | None:
+        """Quality code of each class when the curriculum is on, else None."""
+        return self._class_quality
+
+    def quality_targets(self) -> np.ndarray | None:
+        """The curriculum's ``p_q`` when they are share targets (``count_normalize``), else None."""
+        if self.curriculum is None or not self.curriculum.count_normalize:
+            return None
+        return np.array([self.curriculum.probabilities[q] for q in self.quality_names])
 
     def class_weights(self) -> np.ndarray:
         """Per-row weight of each class at the curriculum's current phase (unnormalised), shape ``(K,)``."""
-        weights = np.ones(self.layout.n_classes)
-        if self.task_factors is not None:
-            weights *= self.task_factors[self._class_task]
+        weights = self._task_class_weights()
         if self.curriculum is not None:
             weights *= self._quality_factors()[self._class_quality]
         return weights
@@ -138,11 +154,13 @@ class JointWeighting:
     ) -> WeightStatistics:
         """:func:`weight_statistics` of per-row draw ``probabilities`` over the labelled rows.
 
-        Shares are reported per primary task and per quality (when quality labels are known), and per
-        experiment when ``experiment`` codes are given.
+        Shares are reported per primary task, per task label carried, per quality (when quality labels
+        are known) with the curriculum's targets (:meth:`quality_targets`), and per experiment when
+        ``experiment`` codes are given.
         """
         rows = self.labelled
         quality = self.quality_codes
+        targets = self.quality_targets()
         return weight_statistics(
             probabilities[rows],
             self.primary[rows],
@@ -151,4 +169,6 @@ class JointWeighting:
             task_names=self.task_names,
             quality_names=self.quality_names or None,
             experiment_names=experiment_names,
+            task_labels=self.label_mask[rows],
+            quality_targets=None if targets is None else targets.tolist(),
         )

@@ -65,3 +65,31 @@ def rejects(observed: np.ndarray, wrong_p: np.ndarray, alpha: float = 1e-3) -> b
     wrong_p = np.asarray(wrong_p, dtype=np.float64) / np.sum(wrong_p)
     keep = wrong_p > 0
     return stats.chisquare(observed[keep], wrong_p[keep] * observed[keep].sum()).pvalue < alpha
+
+
+def skewed_split(n: int = 4000, seed: int = 0) -> Split:
+    """A split whose cells differ in quality mix and task rarity, as multi-source data do.
+
+    Experiment A (45% of rows) is mostly low quality, B mostly high, C medium, D (5%) almost all high;
+    the rare tasks are labelled mostly in the high-quality experiments, so task oversampling moves the
+    quality shares too. Conditions human / rat / dog go with quality (dog rows are mostly high, human
+    rows mostly low).
+    """
+    rng = np.random.default_rng(seed)
+    experiment = rng.choice(np.array(["A", "B", "C", "D"], dtype=object), n, p=[0.45, 0.3, 0.2, 0.05])
+    mixes = {"A": [0.1, 0.3, 0.6], "B": [0.7, 0.2, 0.1], "C": [0.2, 0.6, 0.2], "D": [0.94, 0.03, 0.03]}
+    quality = np.empty(n, dtype="<U6")
+    for name, mix in mixes.items():
+        rows = experiment == name
+        quality[rows] = rng.choice(np.array(QUALITIES), rows.sum(), p=mix)
+    rare = np.isin(experiment, ["B", "D"])
+    rates = np.where(rare[:, None], [0.5, 0.3, 0.2, 0.1], [0.7, 0.1, 0.02, 0.005])
+    targets = np.where(rng.random((n, 4)) < rates, rng.normal(size=(n, 4)), np.nan)
+    targets[rng.random(n) < 0.03] = np.nan
+    targets[np.arange(4), np.arange(4)] = 1.0
+    condition_p = {"high": [0.15, 0.25, 0.6], "medium": [0.5, 0.3, 0.2], "low": [0.75, 0.2, 0.05]}
+    condition = np.empty(n, dtype=object)
+    for name, p in condition_p.items():
+        rows = quality == name
+        condition[rows] = rng.choice(np.array(["human", "rat", "dog"], dtype=object), rows.sum(), p=p)
+    return Split(targets=targets, quality=quality, experiment=experiment, condition=condition)

@@ -113,3 +113,12 @@ def test_curriculum_settings_the_state_rejects_are_a_config_error(split: Split) 
         ConfigError, match=r"sampling\.curriculum: phase_weights: phase 'warmup' weights must be finite"
     ):
         build_curriculum(sampling.curriculum)
+
+
+def test_condition_balanced_without_experiment_aware_builds_and_balances_the_whole_pool(split: Split) -> None:
+    """Issue 9 / 12: this configuration crashed building the sampler ("zip() argument 2 is shorter")."""
+    sampler = build(split, config(batches={"condition_balanced": True}), batch_size=20)
+    assert sampler.structured and not sampler.experiment_aware
+    for batch in sampler.epoch_batches(0):
+        assert (split.condition[batch] == "human").sum() == 10
+    assert set(sampler.statistics().experiment_shares) == {"A", "B", "C", "D"}

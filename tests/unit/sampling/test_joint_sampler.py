@@ -103,8 +103,18 @@ def test_same_seed_and_epoch_give_identical_draws_and_the_epoch_changes_them(spl
     assert not np.array_equal(a.indices(3), JointSampler(weighting, seed=10).indices(3))
     fixed = JointSampler(weighting, seed=9, increment_seed_per_epoch=False)
     assert np.array_equal(fixed.indices(0), fixed.indices(7))
-    # seed + epoch: seed 9 at epoch 3 is seed 12 at epoch 0.
-    assert np.array_equal(a.indices(3), JointSampler(weighting, seed=12).indices(0))
+    assert not np.array_equal(fixed.indices(0), JointSampler(weighting, seed=10).indices(0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**40), st.integers(0, 1000))
+def test_neighbouring_seeds_never_share_an_epoch_stream(seed: int, epoch: int) -> None:
+    """SPEC 2.7.4: (s, e + 1) and (s + 1, e) draw differently (``seed + epoch`` made them equal)."""
+    weighting = JointWeighting(make_split(n=300, seed=1).targets, task_alpha=0.5)
+    later = JointSampler(weighting, seed=seed).indices(epoch + 1)
+    next_seed = JointSampler(weighting, seed=seed + 1).indices(epoch)
+    assert not np.array_equal(later, next_seed)
+    assert np.array_equal(later, JointSampler(weighting, seed=seed).indices(epoch + 1))
 
 
 def test_iteration_follows_set_epoch_and_a_fresh_sampler_resumes_identically(split: Split) -> None:
@@ -163,6 +173,8 @@ def test_statistics_describe_the_draw_distribution(split: Split) -> None:
     assert set(stats.quality_shares) == set(QUALITIES)
 
 
-def test_num_samples_must_be_positive(split: Split) -> None:
+def test_num_samples_must_be_positive_and_epochs_not_negative(split: Split) -> None:
     with pytest.raises(ValueError, match="num_samples must be >= 1"):
         JointSampler(JointWeighting(split.targets), num_samples=0)
+    with pytest.raises(ValueError, match="epoch must be >= 0, got -1"):
+        JointSampler(JointWeighting(split.targets)).indices(-1)

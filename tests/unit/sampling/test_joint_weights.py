@@ -39,14 +39,22 @@ def test_joint_weights_are_the_normalised_product_of_the_single_strategies(confi
     task = task_weights(split.targets, alpha) if alpha is not None else labelled.astype(float)
     quality = np.ones(len(labelled))
     if curriculum is not None:
-        quality = np.zeros(len(labelled))
-        quality[labelled] = curriculum.row_weights(split.quality[labelled])
+        # SPEC 2.7.1: a quality's weight is p_q over its rows' total task weight (its count without
+        # task oversampling), so the quality shares stay p_q under task oversampling.
+        codes = curriculum.quality_codes(split.quality)
+        task_mass = np.bincount(codes[labelled], weights=task[labelled], minlength=3)
+        quality = curriculum.quality_row_weights(task_mass)[codes]
     expected = task * quality * labelled
     assert weighting.row_weights() == pytest.approx(expected / expected.sum(), rel=1e-9, abs=1e-15)
     # The class-level weights the samplers use agree with the row-level product.
     per_row = np.zeros(len(labelled))
     per_row[weighting.layout.rows] = np.repeat(weighting.class_weights(), weighting.layout.sizes)
     assert per_row / per_row.sum() == pytest.approx(weighting.row_weights(), rel=1e-9, abs=1e-15)
+    if curriculum is not None and count_normalize:
+        shares = [weighting.row_weights()[split.quality == q].sum() for q in QUALITIES]
+        present = [(split.quality[labelled] == q).any() for q in QUALITIES]
+        wanted = np.array([curriculum.probabilities[q] for q in QUALITIES]) * present
+        assert shares == pytest.approx(wanted / wanted.sum(), rel=1e-9, abs=1e-12)
 
 
 def test_single_strategy_weights_are_reproduced_exactly(split: Split) -> None:
@@ -61,15 +69,24 @@ def test_single_strategy_weights_are_reproduced_exactly(split: Split) -> None:
     assert only_quality.row_weights() == pytest.approx(q / q.sum(), rel=1e-12)
     neither = JointWeighting(split.targets)
     assert np.array_equal(neither.row_weights(), labelled / labelled.sum())
-    assert neither.is_uniform and neither.layout.n_classes == 1
+    assert neither.layout.n_classes == 1 and neither.class_weights().tolist() == [1.0]
 
 
-def test_count_normalisation_gives_each_quality_share_p_q(split: Split) -> None:
+@pytest.mark.parametrize("alpha", [None, 0.5, 1.0])
+def test_count_normalisation_gives_each_quality_share_p_q_with_or_without_task_oversampling(
+    split: Split, alpha: float | None
+) -> None:
     curriculum = curriculum_at(2)
-    weighting = JointWeighting(split.targets, quality=split.quality, curriculum=curriculum)
+    weighting = JointWeighting(split.targets, task_alpha=alpha, quality=split.quality, curriculum=curriculum)
     weights = weighting.row_weights()
     shares = {q: weights[split.quality == q].sum() for q in QUALITIES}
     assert shares == pytest.approx(curriculum.probabilities, rel=1e-12)
+    if alpha:  # task oversampling still acts inside each quality: rarer primary tasks weigh more
+        high = weighting.labelled & (split.quality == "high")
+        by_task = {t: weights[high & (weighting.primary == t)].max() for t in (0, 3)}
+        assert by_task[3] / by_task[0] == pytest.approx(
+            (weighting.task_counts[0] / weighting.task_counts[3]) ** alpha
+        )
 
 
 def test_classes_follow_the_factors_that_are_on(split: Split) -> None:

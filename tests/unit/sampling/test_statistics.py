@@ -66,3 +66,25 @@ def test_as_metrics_is_flat_with_safe_names() -> None:
 def test_invalid_probabilities_are_rejected(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="probabilities must be"):
         weight_statistics(bad)
+
+
+def test_label_shares_and_targets_are_reported_and_checked() -> None:
+    labels = np.array([[True, False], [True, True], [False, True]])
+    s = weight_statistics(
+        np.array([1.0, 1.0, 2.0]),
+        task_names=["a", "b"],
+        task_labels=labels,
+        quality=np.array([0, 1, 1]),
+        quality_names=["hi", "lo"],
+        quality_targets=[0.7, 0.3],
+    )
+    assert s.task_label_shares == pytest.approx({"a": 0.5, "b": 0.75})
+    assert s.quality_targets == pytest.approx({"hi": 0.7, "lo": 0.3})
+    assert s.quality_shares == pytest.approx({"hi": 0.25, "lo": 0.75})
+    metrics = s.as_metrics("m/")
+    assert metrics["m/share_task_label/b"] == pytest.approx(0.75)
+    assert metrics["m/share_quality_target/hi"] == pytest.approx(0.7)
+    with pytest.raises(ValueError, match=r"task_labels has shape \(3,\), expected \(3, T\)"):
+        weight_statistics(np.ones(3), task_labels=np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="2 values for 3 names"):
+        weight_statistics(np.ones(3), quality_names=["a", "b", "c"], quality_targets=[0.5, 0.5])
