@@ -95,7 +95,9 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
     """
     from admet_hpo.tracking.store import ensure_tracking_store
     from admet_hpo.tracking.tracker import StudyTracker
+    from admet_hpo.training.devices import plan_devices
 
+    plan_devices(study.base_training.trainer)  # a device count this machine lacks fails before any trial
     url = storage_url or study.storage
     optuna_study = optuna.create_study(
         study_name=versioned_study_name(study),
@@ -250,7 +252,9 @@ def run_worker(
     from admet_hpo.data.training_data import load_training_data
     from admet_hpo.search.objective import TrialObjective
     from admet_hpo.tracking.tracker import StudyTracker
+    from admet_hpo.training.devices import plan_devices
 
+    plan_devices(study.base_training.trainer)  # this worker's machine, before any trial
     url = storage_url or study.storage
     storage = open_storage(url, study.heartbeat)
     optuna_study = load_existing_study(study, url, worker_index, storage=storage)
