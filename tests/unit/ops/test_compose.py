@@ -13,23 +13,20 @@ import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import click
 import pytest
-import typer
 import yaml
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner
 
-from admet_hpo.cli import app
 from admet_hpo.config.study import load_study
 from admet_hpo.search.space import space_hash
+
+from .cli_parsing import assert_real_invocation
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")
-EXECUTABLES = {"hpo", "mlflow", "optuna-dashboard"}
 # ${NAME}, ${NAME:-default}, ${NAME:?error}; "$${" is compose's escape for a literal "${".
 VARIABLE = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -85,21 +82,7 @@ def test_the_deployment_has_every_service() -> None:
 
 @pytest.mark.parametrize("service", COMMANDED)
 def test_every_service_command_is_a_real_invocation(service: str) -> None:
-    argv = command_of(service)
-    assert argv[0] in EXECUTABLES
-    if argv[0] == "hpo":
-        assert CliRunner().invoke(app, [argv[1], "--help"]).exit_code == 0
-        group = typer.main.get_command(app)
-        command = group.get_command(click.Context(group), argv[1])
-        assert command is not None, f"hpo has no command {argv[1]}"
-    else:
-        from mlflow.cli import cli
-
-        command = cli.commands[argv[1]]
-    try:
-        command.make_context(argv[1], argv[2:])  # parses every option and value exactly as the CLI will
-    except click.ClickException as exc:
-        pytest.fail(f"{service}: {shlex.join(argv)}: {exc.format_message()}")
+    assert_real_invocation(command_of(service), service)
 
 
 def test_the_hpo_services_use_the_deploy_study_which_loads_in_the_containers_environment(monkeypatch) -> None:
