@@ -270,7 +270,7 @@ def run_worker(
         gate = BudgetGate(
             optuna_study,
             storage,
-            study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name)),
+            study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name), study.storage),
             n_trials,
             max_starts=2 * remaining,
             deadline=deadline,
