@@ -62,3 +62,12 @@ def test_the_machine_gpus_come_from_the_override_or_the_launcher_own_visible_dev
 def test_a_trial_records_the_gpus_of_its_worker() -> None:
     assert gpu_trial_attrs({"CUDA_VISIBLE_DEVICES": "1"}) == {"cuda_visible_devices": "1"}
     assert gpu_trial_attrs({}) == {}
+
+
+def test_gpus_per_worker_needs_launched_workers(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from admet_hpo.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "study.yaml"), "--gpus-per-worker", "1"])
+    assert result.exit_code == 2 and "--gpus-per-worker needs --workers 2 or more" in result.output
