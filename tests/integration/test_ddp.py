@@ -12,10 +12,15 @@ import numpy as np
 import optuna
 import pytest
 import torch.distributed
+import yaml
+from optuna.trial import TrialState
+from worker_support import load_trials, mlflow_trial_runs, running, start_hpo, write_study
 
 from admet_hpo.config.loading import validate_mapping
+from admet_hpo.config.study import load_study
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.data.training_data import load_training_data
+from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.training.devices import RankProcesses, plan_devices, trainer_arguments
 from admet_hpo.training.run import labelled_rows, train, training_batch_sampler
 
@@ -125,3 +130,20 @@ def test_a_failing_rank_fails_the_training(tmp_path: Path) -> None:
         if rank == 1:
             raise ValueError("rank 1 fails")
     assert_no_child_left()
+
+
+def test_a_study_whose_trials_train_on_two_ranks_reports_each_epoch_once(tmp_path: Path) -> None:
+    study_file = write_study(tmp_path, n_trials=2, max_epochs=3)
+    raw = yaml.safe_load(study_file.read_text(encoding="utf-8"))
+    raw["training"]["trainer"] |= {"accelerator": "cpu", "devices": 2}
+    study_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with running([start_hpo(tmp_path / "logs", "run", "run", str(study_file), "-q")]) as (run,):
+        assert run.wait() == 0, run.output()
+    study = load_study(study_file)
+    trials = load_trials(study.storage, versioned_study_name(study))
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, run.output()
+    for trial in trials:  # one Optuna report per epoch, from rank 0 only
+        assert sorted(trial.intermediate_values) == [0, 1, 2]
+        assert trial.user_attrs["epochs_run"] == 3 and trial.user_attrs["device"] == "cpu"
+    runs = mlflow_trial_runs(study.mlflow_tracking_uri, versioned_study_name(study))
+    assert sorted(r.data.tags["optuna.trial_number"] for r in runs) == ["0", "1"]
