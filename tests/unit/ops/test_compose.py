@@ -219,3 +219,22 @@ def test_the_image_is_python_311_slim_with_the_pinned_cpu_torch_and_the_files_co
         assert source not in ignored, f"{source} is copied but excluded by .dockerignore"
     assert {"deploy", "search_spaces", "studies", "src"} <= set(copied)
     assert _dockerfile_instructions("USER") == ["hpo"]
+
+
+PROXY_TEXT = (REPO / "docker-compose.proxy.yml").read_text(encoding="utf-8")
+PROXY_SERVICES: dict[str, dict[str, Any]] = yaml.safe_load(PROXY_TEXT)["services"]
+
+
+def test_the_proxy_override_routes_the_workers_through_the_storage_proxy() -> None:
+    assert set(PROXY_SERVICES) == {"storage-proxy", "worker"}
+    proxy = PROXY_SERVICES["storage-proxy"]
+    proxy_argv, worker_argv = proxy["command"], PROXY_SERVICES["worker"]["command"]
+    assert_real_invocation(proxy_argv, "storage-proxy")
+    assert_real_invocation(worker_argv, "worker (through the proxy)")
+    port = proxy_argv[proxy_argv.index("--port") + 1]
+    assert worker_argv[worker_argv.index("--storage") + 1] == f"grpc://storage-proxy:{port}"
+    assert worker_argv[:4] == command_of("worker")[:4]  # otherwise the same worker
+    # The proxy serves the database every other service uses (and the workers keep it for the lock).
+    assert {key: str(value) for key, value in proxy["environment"].items()} == environment_of("worker")
+    assert proxy["image"] == SERVICES["worker"]["image"] and "ports" not in proxy  # not published
+    assert {match["name"] for match in VARIABLE.finditer(PROXY_TEXT)} <= set(env_example())
