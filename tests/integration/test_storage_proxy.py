@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 from optuna.trial import TrialState
 from worker_support import (
+    free_port,
     load_trials,
     mlflow_trial_runs,
     postgres_database,
@@ -34,12 +35,6 @@ BUDGET = 6
 WORKERS = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -50,7 +45,7 @@ def test_four_workers_through_the_proxy_finish_exactly_the_budget(tmp_path) -> N
         study_file = write_study(
             tmp_path, n_trials=BUDGET, max_epochs=2, storage=study_db.url(), tracking_uri=mlflow_db.url()
         )
-        port = _free_port()
+        port = free_port()
         logs = tmp_path / "logs"
         proxy = start_hpo(logs, "proxy", "storage-proxy", str(study_file), "--port", str(port))
         with running([proxy]):
@@ -101,7 +96,7 @@ def test_four_workers_through_the_proxy_finish_exactly_the_budget(tmp_path) -> N
 
 def test_a_worker_pointed_at_no_proxy_stops_with_a_clear_error(tmp_path) -> None:
     study_file = write_study(tmp_path, n_trials=1)
-    port = _free_port()
+    port = free_port()
     with running(
         [
             start_hpo(
