@@ -84,6 +84,7 @@ def run_command(
     from admet_hpo.search.progress import StudyProgress
     from admet_hpo.search.runner import launch_workers, prepare_study, remaining_trials, run_worker, summarize
     from admet_hpo.tracking.urls import mask_url
+    from admet_hpo.training.devices import plan_devices
 
     if gpus_per_worker is not None and workers == 1:
         raise ConfigError(
@@ -92,6 +93,7 @@ def run_command(
         )
     quiet_libraries()
     study = load_study(study_file)
+    plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
     url = storage_override(storage) or study.storage

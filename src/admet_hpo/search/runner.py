@@ -95,9 +95,7 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
     """
     from admet_hpo.tracking.store import ensure_tracking_store
     from admet_hpo.tracking.tracker import StudyTracker
-    from admet_hpo.training.devices import plan_devices
 
-    plan_devices(study.base_training.trainer)  # a device count this machine lacks fails before any trial
     url = storage_url or study.storage
     optuna_study = optuna.create_study(
         study_name=versioned_study_name(study),

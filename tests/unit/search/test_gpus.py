@@ -71,3 +71,26 @@ def test_gpus_per_worker_needs_launched_workers(tmp_path) -> None:
 
     result = CliRunner().invoke(app, ["run", str(tmp_path / "study.yaml"), "--gpus-per-worker", "1"])
     assert result.exit_code == 2 and "--gpus-per-worker needs --workers 2 or more" in result.output
+
+
+def test_hpo_run_refuses_devices_this_machine_lacks_before_creating_the_study(
+    write_yaml, write_space
+) -> None:
+    from typer.testing import CliRunner
+
+    from admet_hpo.cli import app
+
+    write_space({"lr": {"path": "optim.max_lr", "type": "float", "low": 1e-4, "high": 1e-3}})
+    study = write_yaml(
+        "study.yaml",
+        {
+            "name": "s",
+            "search_spaces": ["space.yaml"],
+            "training": {"data": {"dataset": "demo"}, "trainer": {"accelerator": "cpu", "devices": 999}},
+            "n_trials": 2,
+            "output_dir": "out",
+        },
+    )
+    result = CliRunner().invoke(app, ["run", str(study)])
+    assert result.exit_code == 2 and "trainer.devices: 999 exceeds this machine" in result.output
+    assert not (study.parent / "out" / "optuna.db").exists()
