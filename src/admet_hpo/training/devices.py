@@ -154,16 +154,18 @@ def _free_port() -> int:
 
 class RankProcesses:
     """The processes of one DDP training on this machine: this process is rank 0, and entering forks
-        ranks ``1 .. world_size - 1`` from it (torchrun's environment variables tell Lightning the ranks, so
-        it launches nothing itself). ``with RankProcesses(n) as rank:`` runs the block in every rank (with
+    ranks ``1 .. world_size - 1`` from it (torchrun's environment variables tell Lightning the ranks, so
+    it launches nothing itself). ``with RankProcesses(n) as rank:`` runs the block in every rank (with
     ``n = 1`` it is just this process, rank 0, and the environment is left alone).
 
-        A forked rank runs the block and then ends at once (``os._exit``; exit status 1 and its traceback on
-        stderr if the block raised): it never returns into the caller, so nothing it inherited (storage and
-        MLflow connections, the caller's error handling) ever acts twice. Rank 0 leaves the block after its
-        own part; if it raised (an error, a pruned trial, Ctrl-C) the other ranks are killed, since they would
-        wait for it forever; otherwise it waits for them and raises if one failed. The process group is
-        destroyed on the way out, so the next training in this process starts a fresh one.
+    A forked rank runs the block and then ends at once (``os._exit``; exit status 1 and its traceback on
+    stderr if the block raised): it never returns into the caller, so nothing it inherited (storage and
+    MLflow connections, the caller's error handling) ever acts twice. Rank 0 leaves the block after its
+    own part; if it raised (an error, a pruned trial, Ctrl-C) the other ranks are killed, since they would
+    wait for it forever; otherwise it waits for them and raises if one failed. The process group is
+    destroyed on the way out, so the next training in this process starts a fresh one. A rank 0 killed
+    outright (SIGKILL) cannot stop the others: they fail at their next collective's timeout
+    (:data:`COLLECTIVE_TIMEOUT`).
     """
 
     def __init__(self, world_size: int) -> None:
