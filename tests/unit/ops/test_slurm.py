@@ -149,3 +149,35 @@ def test_the_command_refuses_a_missing_env_file(tmp_path: Path) -> None:
     study.write_text("name: s\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["slurm", str(study), "--array", "2", "--env-file", str(tmp_path / "x")])
     assert result.exit_code == 2 and "--env-file" in result.output and "no such file" in result.output
+
+
+def test_without_submit_the_study_is_prepared_and_the_script_written(tmp_path: Path) -> None:
+    import optuna
+    import yaml
+
+    (tmp_path / "space.yaml").write_text(
+        yaml.safe_dump(
+            {"parameters": {"lr": {"path": "optim.max_lr", "type": "float", "low": 1e-4, "high": 1e-3}}}
+        ),
+        encoding="utf-8",
+    )
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        yaml.safe_dump(
+            {
+                "name": "arr",
+                "search_spaces": ["space.yaml"],
+                "training": {"data": {"dataset": "demo"}},
+                "n_trials": 4,
+                "output_dir": "out",
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["slurm", str(study), "--array", "3", "--cpus-per-task", "2"])
+    assert result.exit_code == 0, result.output
+    script = tmp_path / "out" / "slurm" / "arr.sbatch"
+    assert f"submit it with: sbatch {script}" in " ".join(result.output.split())
+    assert "#SBATCH --array=0-2" in script.read_text(encoding="utf-8")
+    studies = optuna.get_all_study_names(f"sqlite:///{tmp_path / 'out' / 'optuna.db'}")
+    assert len(studies) == 1 and studies[0].startswith("arr-")  # prepared once, before any task
