@@ -35,6 +35,7 @@ def _register() -> None:
         config_commands,
         dashboard_commands,
         data_commands,
+        engine_commands,
         ops_commands,
         search_commands,
         study_commands,
@@ -48,6 +49,7 @@ def _register() -> None:
     dashboard_commands.register(app)
     study_commands.register(app)
     ops_commands.register(app)
+    engine_commands.register(app)
 
 
 _register()

@@ -66,6 +66,12 @@ def run_command(
     timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes on this machine."),
+    gpus_per_worker: int | None = typer.Option(
+        None,
+        "--gpus-per-worker",
+        min=0,
+        help="GPUs per worker, assigned round-robin (default: 1 when the machine has GPUs; 0 = none).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="One JSON line per trial, JSON summary."),
     quiet: bool = QuietOpt,
 ) -> None:
@@ -74,12 +80,20 @@ def run_command(
     Running the same command again resumes: the budget counts finished trials already in the storage.
     """
     from admet_hpo.config.study import load_study
+    from admet_hpo.errors import ConfigError
     from admet_hpo.search.progress import StudyProgress
     from admet_hpo.search.runner import launch_workers, prepare_study, remaining_trials, run_worker, summarize
     from admet_hpo.tracking.urls import mask_url
+    from admet_hpo.training.devices import plan_devices
 
+    if gpus_per_worker is not None and workers == 1:
+        raise ConfigError(
+            "--gpus-per-worker needs --workers 2 or more (one worker trains in this process, on the "
+            "devices of trainer.devices)"
+        )
     quiet_libraries()
     study = load_study(study_file)
+    plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
     url = storage_override(storage) or study.storage
@@ -106,6 +120,7 @@ def run_command(
                     storage_url=url,
                     observer=progress.on_epoch,
                     callbacks=(progress,),
+                    trial_attrs=_placement_attrs(),
                 )
             else:
                 launch_workers(
@@ -114,6 +129,7 @@ def run_command(
                     n_trials=budget,
                     timeout=time_limit,
                     storage_url=url,
+                    gpus_per_worker=gpus_per_worker,
                     poll=lambda: _refresh_display(progress, optuna_study),
                 )
                 progress.sync(optuna_study)
@@ -127,6 +143,16 @@ def run_command(
 
         console.print(trials_table(optuna_study))
     _print_summary(summary, json_output)
+
+
+def _placement_attrs() -> dict[str, object]:
+    """Trial attributes saying where this process runs: SLURM array job and task, visible GPUs."""
+    import os
+
+    from admet_hpo.search.gpus import gpu_trial_attrs
+    from admet_hpo.search.slurm import slurm_trial_attrs
+
+    return {**slurm_trial_attrs(os.environ), **gpu_trial_attrs(os.environ)}
 
 
 def _refresh_display(progress: StudyProgress, optuna_study: optuna.Study) -> None:
@@ -159,7 +185,11 @@ def worker_command(
     worker_index: int = typer.Option(0, "--worker-index", min=0, help="Offsets the sampler seed."),
     quiet: bool = QuietOpt,
 ) -> None:
-    """Join an existing study (created by 'hpo run') from any machine that reaches its storage."""
+    """Join an existing study (created by 'hpo run') from any machine that reaches its storage.
+
+    Its trials record where they ran: the SLURM array job and task (slurm_array_job_id,
+    slurm_array_task_id) and CUDA_VISIBLE_DEVICES (cuda_visible_devices) when set.
+    """
     from admet_hpo.search.progress import StudyProgress
     from admet_hpo.search.runner import run_worker
 
@@ -179,6 +209,7 @@ def worker_command(
                 worker_index=worker_index,
                 observer=progress.on_epoch,
                 callbacks=(progress,),
+                trial_attrs=_placement_attrs(),
             )
     except KeyboardInterrupt:
         error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")

@@ -116,8 +116,13 @@ class TrainerConfig(StrictModel):
 
     max_epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=64, ge=1)
-    accelerator: str = "auto"
-    devices: int | str = 1
+    accelerator: Literal["auto", "cpu", "gpu", "cuda"] = Field(
+        default="auto", description="auto: a GPU when one is visible, else the CPU."
+    )
+    devices: int | str = Field(
+        default=1,
+        description="Processes (devices) per training: more than 1 trains with DDP; at most the machine's.",
+    )
     early_stopping_patience: int | None = Field(default=10, ge=1, description="None disables early stopping.")
     seed: int = 0
     num_workers: int = Field(default=0, ge=0)

@@ -34,6 +34,8 @@ ERROR_ATTR = "error"
 EPOCHS_ATTR = "epochs_run"
 OUTPUT_ATTR = "output_dir"
 WORKER_ATTR = "worker"
+#: The device Lightning trained the trial on (``cpu``, ``cuda:0``: a worker's first visible GPU).
+DEVICE_ATTR = "device"
 #: The ``error`` user attribute of a trial stopped by Ctrl-C or a stop signal.
 INTERRUPTED_ERROR = "interrupted (Ctrl-C or a stop signal)"
 
@@ -144,6 +146,7 @@ class TrialObjective:
                 raise KeyboardInterrupt from exc
             raise
         value = self.metric_value(result)
+        trial.set_user_attr(DEVICE_ATTR, result.device)
         self.tracker.defer(self.tracker.log_final_metrics, run_id, final_metrics(result))
         self.tracker.defer(self.tracker.log_checkpoint, run_id, result.checkpoint_path)
         self.tracker.defer(self.tracker.finish_trial, run_id, TrialState.COMPLETE, value=value)

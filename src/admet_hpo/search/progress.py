@@ -135,13 +135,19 @@ class StudyProgress:
 
 
 def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
-    """A table of every trial: number, state, value, key parameters, epochs run, MLflow run id."""
+    """A table of every trial: number, state, value, key parameters, epochs run, MLflow run id, and the
+    SLURM array task (``<job>_<task>``) that ran it when any trial ran in a SLURM job array."""
     trials = study.get_trials(deepcopy=False)
+    from admet_hpo.search.slurm import slurm_task_label
+
     names = sorted({name for t in trials for name in t.params})[:key_params]
+    tasks = [slurm_task_label(t.user_attrs) for t in trials]
+    placed = any(task is not None for task in tasks)  # the column only for studies run as job arrays
     table = Table(title=f"study {study.study_name}", title_justify="left")
-    for column in ("#", "state", "value", *names, "epochs", "mlflow run"):
+    columns = ("#", "state", "value", *names, "epochs", "mlflow run", *(["slurm task"] if placed else []))
+    for column in columns:
         table.add_column(column, justify="right" if column in ("#", "value", "epochs") else "left")
-    for t in trials:
+    for t, task in zip(trials, tasks, strict=True):
         cells = [
             _value(t.params[n]) if isinstance(t.params.get(n), float) else str(t.params.get(n, "–"))
             for n in names
@@ -153,5 +159,6 @@ def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
             *cells,
             str(t.user_attrs.get("epochs_run", len(t.intermediate_values))),
             str(t.user_attrs.get("mlflow_run_id", "–")),
+            *([task or "–"] if placed else []),
         )
     return table

@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 
 from admet_hpo.search.algorithms import build_pruner, build_sampler
 from admet_hpo.search.budget import BudgetGate
+from admet_hpo.search.gpus import CUDA_VISIBLE, assign_gpus, machine_gpus
 from admet_hpo.search.space import space_hash
 from admet_hpo.search.storage import open_storage, study_lock
 from admet_hpo.search.versioning import versioned_study_name
@@ -249,7 +250,9 @@ def run_worker(
     from admet_hpo.data.training_data import load_training_data
     from admet_hpo.search.objective import TrialObjective
     from admet_hpo.tracking.tracker import StudyTracker
+    from admet_hpo.training.devices import plan_devices
 
+    plan_devices(study.base_training.trainer)  # this worker's machine, before any trial
     url = storage_url or study.storage
     storage = open_storage(url, study.heartbeat)
     optuna_study = load_existing_study(study, url, worker_index, storage=storage)
@@ -265,7 +268,7 @@ def run_worker(
         gate = BudgetGate(
             optuna_study,
             storage,
-            study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name)),
+            study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name), study.storage),
             n_trials,
             max_starts=2 * remaining,
             deadline=deadline,
@@ -348,6 +351,7 @@ def launch_workers(
     n_trials: int | None,
     timeout: float | None,
     storage_url: str | None,
+    gpus_per_worker: int | None = None,
     poll: Callable[[], None] | None = None,
     poll_seconds: float = 2.0,
 ) -> list[int]:
@@ -356,6 +360,8 @@ def launch_workers(
     The workers share the machine's cores: unless ``OMP_NUM_THREADS`` is set, each gets
     ``cores // workers`` torch threads (at least one); torch's default of one thread per core in every
     worker oversubscribes the cores, which slowed trials several-fold in ``benchmarks/storage_overhead.py``.
+    They share its GPUs round-robin, ``gpus_per_worker`` each through ``CUDA_VISIBLE_DEVICES`` (None: one
+    each when there are GPUs; see :func:`admet_hpo.search.gpus.assign_gpus`).
     ``poll`` is called every ``poll_seconds`` while they run (the live display reads the storage).
     Ctrl-C is passed on to the workers, which fail their running trial cleanly.
     """
@@ -363,8 +369,12 @@ def launch_workers(
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     if storage_url is not None:
         env["ADMET_HPO_STORAGE"] = storage_url
+    visible = assign_gpus(workers, gpus_per_worker, machine_gpus(env))
     processes = [
-        subprocess.Popen(worker_command(study.source, n_trials=n_trials, timeout=timeout, index=i), env=env)
+        subprocess.Popen(
+            worker_command(study.source, n_trials=n_trials, timeout=timeout, index=i),
+            env=env if visible[i] is None else {**env, CUDA_VISIBLE: str(visible[i])},
+        )
         for i in range(workers)
     ]
     try:

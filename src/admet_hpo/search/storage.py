@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from admet_hpo.tracking.urls import mask_text, mask_url, mask_url_secret_in
 
 if TYPE_CHECKING:
     import sqlalchemy
+    from optuna.storages import GrpcStorageProxy
 
     from admet_hpo.config.study import HeartbeatConfig
 
@@ -52,6 +54,8 @@ POOL_RECYCLE_S = 1800
 CONNECT_TIMEOUT_S = 10
 #: ``application_name`` of the workers' PostgreSQL connections (visible in ``pg_stat_activity``).
 APPLICATION_NAME = "admet-hpo"
+#: ``application_name`` of the short study-lock connections of workers that use the storage proxy.
+LOCK_APPLICATION = "admet-hpo-lock"
 
 T = TypeVar("T")
 
@@ -271,14 +275,51 @@ for _name in RETRIED_METHODS:
     setattr(ResilientRDBStorage, _name, _retried(_name))
 
 
+#: URL scheme of Optuna's gRPC storage proxy (``hpo storage-proxy``): ``grpc://host:port``.
+GRPC_SCHEME = "grpc://"
+_GRPC_URL = re.compile(r"grpc://(?P<host>[^:/\s]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})/?")
+
+
+def grpc_address(url: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``grpc://host:port`` storage URL (None for database URLs); a malformed
+    gRPC URL is a :class:`ConfigError`."""
+    if not url.startswith(GRPC_SCHEME):
+        return None
+    match = _GRPC_URL.fullmatch(url)
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise ConfigError(f"storage {url!r}: expected grpc://HOST:PORT, e.g. grpc://127.0.0.1:13000")
+    return match["host"].strip("[]"), int(match["port"])
+
+
+def open_proxy(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> GrpcStorageProxy:
+    """A client of the gRPC storage proxy at ``host:port``, once it answers (a :class:`ConfigError`
+    after ``timeout`` seconds otherwise). No heartbeats and no retries pass through the proxy."""
+    from optuna.storages import GrpcStorageProxy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        proxy = GrpcStorageProxy(host=host, port=port)
+    try:
+        proxy.wait_server_ready(timeout=timeout)
+    except ConnectionError:
+        proxy.close()
+        raise ConfigError(
+            f"no storage proxy answers at grpc://{host}:{port} within {timeout:g} s "
+            "(is 'hpo storage-proxy' running there?)"
+        ) from None
+    return proxy
+
+
 def open_storage(
     url: str,
     heartbeat: HeartbeatConfig | None = None,
     *,
     create: bool = True,
     retry_policy: RetryPolicy | None = None,
-) -> ResilientRDBStorage:
-    """An Optuna RDB storage at ``url`` (a :class:`ResilientRDBStorage`).
+) -> Any:
+    """An Optuna storage at ``url``: a :class:`ResilientRDBStorage` for a database URL, or a
+    ``GrpcStorageProxy`` client for ``grpc://host:port`` (:func:`open_proxy`; ``heartbeat``, ``create``
+    and ``retry_policy`` then do not apply).
 
     With ``heartbeat``, running trials send heartbeats every ``interval`` seconds; a trial silent for the
     grace period is failed by the next worker that asks for a trial, and re-queued (up to ``max_retry``
@@ -288,6 +329,9 @@ def open_storage(
     import sqlalchemy.exc
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
+    address = grpc_address(url)
+    if address is not None:
+        return open_proxy(*address)
     database = sqlite_file(url)
     if database is not None:
         if not create and not database.is_file():
@@ -436,11 +480,32 @@ class NoStudyLock:
         """Nothing to release."""
 
 
-def study_lock(storage: RDBStorage, study_id: int) -> StudyLock:
+def study_lock(storage: Any, study_id: int, database_url: str | None = None) -> StudyLock:
     """The lock every worker of study ``study_id`` takes around decisions that must not interleave
     (admitting a trial against the study's budget): a PostgreSQL advisory lock, an ``flock`` on
     ``<database>.lock`` for a SQLite file, otherwise no lock (budgets are then exact only for one
-    worker)."""
+    worker).
+
+    Through the gRPC proxy, which carries no lock, the advisory lock is taken on ``database_url`` (the
+    study file's PostgreSQL database, the one the proxy serves) with a connection opened for each
+    acquisition and closed at release, so proxied workers hold no database connection between trials.
+    Workers on the database directly and through the proxy then exclude each other as well."""
+    if not isinstance(storage, RDBStorage):
+        if database_url is not None and database_url.startswith("postgresql"):
+            import sqlalchemy
+            from sqlalchemy.pool import NullPool
+
+            connect_args = {
+                **engine_kwargs(database_url)["connect_args"],
+                "application_name": LOCK_APPLICATION,
+            }
+            engine = sqlalchemy.create_engine(database_url, poolclass=NullPool, connect_args=connect_args)
+            return PostgresStudyLock(engine, study_id, RetryPolicy())
+        log.warning(
+            "no study lock through the storage proxy without a PostgreSQL storage in the study file: "
+            "concurrent workers may finish up to one trial each beyond the budget"
+        )
+        return NoStudyLock()
     dialect = storage.engine.dialect.name
     if dialect == "postgresql":
         policy = storage.retry_policy if isinstance(storage, ResilientRDBStorage) else RetryPolicy()

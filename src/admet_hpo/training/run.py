@@ -24,6 +24,7 @@ from admet_hpo.training.bound_metrics import BoundAgreement, bound_agreement
 from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, SamplerEpochCallback
 from admet_hpo.training.censoring import record_plain_criterion, training_criterion, training_view
 from admet_hpo.training.curriculum_callback import CurriculumCallback
+from admet_hpo.training.devices import DevicePlan, RankProcesses, plan_devices, trainer_arguments
 from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
 from admet_hpo.training.model import build_mpnn, fit_target_scaler
 from admet_hpo.training.prediction import evaluation_loader, predict
@@ -48,11 +49,16 @@ class TrainingResult:
     task_names: tuple[str, ...] = field(default_factory=tuple)
     val_bounds: dict[str, BoundAgreement] = field(default_factory=dict)
     test_bounds: dict[str, BoundAgreement] = field(default_factory=dict)
+    #: The device Lightning trained on (rank 0's in DDP), e.g. ``cpu`` or ``cuda:0``.
+    device: str = "cpu"
 
 
-def training_batch_sampler(config: TrainingConfig, train_table: MoleculeTable) -> FlexibleBatchSampler:
+def training_batch_sampler(
+    config: TrainingConfig, train_table: MoleculeTable, num_replicas: int = 1, rank: int = 0
+) -> FlexibleBatchSampler:
     """The configured joint batch sampler over the rows of ``train_table``, in their order (the training
-    dataset's): batch indices are positions in ``train_table``."""
+    dataset's): batch indices are positions in ``train_table``. ``num_replicas``/``rank``: the DDP
+    world size and this process's rank (each rank draws its own share of every epoch's batches)."""
     from admet_hpo.sampling import build_batch_sampler
 
     return build_batch_sampler(
@@ -63,6 +69,8 @@ def training_batch_sampler(config: TrainingConfig, train_table: MoleculeTable) -
         experiment=train_table.experiment,
         condition=train_table.condition,
         task_names=train_table.target_names,
+        num_replicas=num_replicas,
+        rank=rank,
     )
 
 
@@ -87,7 +95,41 @@ def train(
     already holds the validated table and its split (the study runner loads it once per worker).
     ``resume_from`` continues from a Lightning checkpoint of the same config (e.g. ``last.ckpt``); the
     resumed run draws exactly the batches an uninterrupted run would.
+
+    ``trainer.devices`` above 1 trains with DDP over that many processes of this machine
+    (:mod:`admet_hpo.training.devices`): every rank trains on its share of the batches and validates on
+    the whole validation split; only this process (rank 0) runs ``callbacks`` and ``listeners``, writes
+    checkpoints and metrics, and returns. The devices are checked against the machine first.
     """
+    plan = plan_devices(config.trainer)
+    with RankProcesses(plan.world_size) as rank:
+        keep = rank == 0  # the caller's callbacks and listeners (reports, tracking) act once, on rank 0
+        result = _train(
+            config,
+            plan,
+            rank,
+            callbacks=callbacks if keep else (),
+            listeners=listeners if keep else (),
+            progress_bar=progress_bar if keep else False,
+            data=data,
+            resume_from=resume_from,
+        )
+    assert result is not None  # only rank 0 leaves the block
+    return result
+
+
+def _train(
+    config: TrainingConfig,
+    plan: DevicePlan,
+    rank: int,
+    *,
+    callbacks: Sequence[pl.Callback],
+    listeners: Sequence[EpochListener],
+    progress_bar: bool | None,
+    data: tuple[MoleculeTable, SplitIndices] | None,
+    resume_from: Path | None,
+) -> TrainingResult | None:
+    """:func:`train` in one rank of ``plan``; None in ranks other than 0, right after fitting."""
     from admet_hpo.data.datasets import build_molecule_dataset
     from admet_hpo.data.featurize import FeatureCache
     from admet_hpo.data.training_data import check_training_labels, load_training_data
@@ -119,7 +161,7 @@ def train(
     train_set.normalize_targets(scaler)
     val_set.normalize_targets(scaler)
 
-    batch_sampler = training_batch_sampler(config, seen.subset(train_rows))
+    batch_sampler = training_batch_sampler(config, seen.subset(train_rows), plan.world_size, rank)
     train_loader = DataLoader(
         train_set,
         batch_sampler=batch_sampler,
@@ -161,8 +203,7 @@ def train(
     trainer_callbacks.extend(callbacks)
     show_progress = config.trainer.progress_bar if progress_bar is None else progress_bar
     trainer = pl.Trainer(
-        accelerator=config.trainer.accelerator,
-        devices=config.trainer.devices,
+        **trainer_arguments(plan),
         max_epochs=config.trainer.max_epochs,
         callbacks=trainer_callbacks,
         logger=False,
@@ -177,6 +218,8 @@ def train(
     batch_sampler.set_epoch(0 if resume_from is None else resume_epoch(resume_from))
     # Our own checkpoints hold chemprop objects (metrics, transforms): load them as full pickles.
     trainer.fit(model, train_loader, val_loader, ckpt_path=resume_from, weights_only=False)
+    if rank != 0:
+        return None
 
     best_path = Path(checkpoint.best_model_path)
     best_model = MPNN.load_from_checkpoint(best_path, map_location="cpu")
@@ -207,6 +250,7 @@ def train(
         task_names=table.target_names,
         val_bounds=val_eval[1],
         test_bounds=test_eval[1],
+        device=str(trainer.strategy.root_device),
     )
     write_result(result, output_dir / "metrics.json")
     torch.set_grad_enabled(True)
@@ -242,6 +286,7 @@ def write_result(result: TrainingResult, path: Path) -> None:
         "model": str(result.model_path),
         "data_hash": result.data_hash,
         "split_hash": result.split_hash,
+        "device": result.device,
         "val": {task: vars(m) for task, m in result.val_metrics.items()},
         "test": {task: vars(m) for task, m in result.test_metrics.items()},
         "val_bounds": {task: vars(b) for task, b in result.val_bounds.items()},

@@ -13,23 +13,20 @@ import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import click
 import pytest
-import typer
 import yaml
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner
 
-from admet_hpo.cli import app
 from admet_hpo.config.study import load_study
 from admet_hpo.search.space import space_hash
+
+from .cli_parsing import assert_real_invocation
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")
-EXECUTABLES = {"hpo", "mlflow", "optuna-dashboard"}
 # ${NAME}, ${NAME:-default}, ${NAME:?error}; "$${" is compose's escape for a literal "${".
 VARIABLE = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -85,21 +82,7 @@ def test_the_deployment_has_every_service() -> None:
 
 @pytest.mark.parametrize("service", COMMANDED)
 def test_every_service_command_is_a_real_invocation(service: str) -> None:
-    argv = command_of(service)
-    assert argv[0] in EXECUTABLES
-    if argv[0] == "hpo":
-        assert CliRunner().invoke(app, [argv[1], "--help"]).exit_code == 0
-        group = typer.main.get_command(app)
-        command = group.get_command(click.Context(group), argv[1])
-        assert command is not None, f"hpo has no command {argv[1]}"
-    else:
-        from mlflow.cli import cli
-
-        command = cli.commands[argv[1]]
-    try:
-        command.make_context(argv[1], argv[2:])  # parses every option and value exactly as the CLI will
-    except click.ClickException as exc:
-        pytest.fail(f"{service}: {shlex.join(argv)}: {exc.format_message()}")
+    assert_real_invocation(command_of(service), service)
 
 
 def test_the_hpo_services_use_the_deploy_study_which_loads_in_the_containers_environment(monkeypatch) -> None:
@@ -236,3 +219,22 @@ def test_the_image_is_python_311_slim_with_the_pinned_cpu_torch_and_the_files_co
         assert source not in ignored, f"{source} is copied but excluded by .dockerignore"
     assert {"deploy", "search_spaces", "studies", "src"} <= set(copied)
     assert _dockerfile_instructions("USER") == ["hpo"]
+
+
+PROXY_TEXT = (REPO / "docker-compose.proxy.yml").read_text(encoding="utf-8")
+PROXY_SERVICES: dict[str, dict[str, Any]] = yaml.safe_load(PROXY_TEXT)["services"]
+
+
+def test_the_proxy_override_routes_the_workers_through_the_storage_proxy() -> None:
+    assert set(PROXY_SERVICES) == {"storage-proxy", "worker"}
+    proxy = PROXY_SERVICES["storage-proxy"]
+    proxy_argv, worker_argv = proxy["command"], PROXY_SERVICES["worker"]["command"]
+    assert_real_invocation(proxy_argv, "storage-proxy")
+    assert_real_invocation(worker_argv, "worker (through the proxy)")
+    port = proxy_argv[proxy_argv.index("--port") + 1]
+    assert worker_argv[worker_argv.index("--storage") + 1] == f"grpc://storage-proxy:{port}"
+    assert worker_argv[:4] == command_of("worker")[:4]  # otherwise the same worker
+    # The proxy serves the database every other service uses (and the workers keep it for the lock).
+    assert {key: str(value) for key, value in proxy["environment"].items()} == environment_of("worker")
+    assert proxy["image"] == SERVICES["worker"]["image"] and "ports" not in proxy  # not published
+    assert {match["name"] for match in VARIABLE.finditer(PROXY_TEXT)} <= set(env_example())
