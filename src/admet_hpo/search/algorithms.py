@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +123,41 @@ def _pruner(config: PrunerConfig, epochs: tuple[int, int], source: Path, key: st
     _check_argument_names(cls, kwargs, {"patience": "patience", "wrapped_pruner": "wrapped"}, source, key)
     wrapped = None if config.wrapped is None else _pruner(config.wrapped, epochs, source, f"{key}.wrapped")
     return _instantiate(cls, {**kwargs, "wrapped_pruner": wrapped, "patience": config.patience}, source, key)
+
+
+def _decides_at(config: PrunerConfig, epochs: tuple[int, int]) -> Callable[[int], bool]:
+    args = {**multi_fidelity_arguments(config.type, *epochs), **config.args}
+    if config.type == "none":
+        return lambda step: False
+    if config.type == "median":
+        warmup, interval = int(args.get("n_warmup_steps", 0)), int(args.get("interval_steps", 1))
+        return lambda step: step >= warmup and (step - warmup) % interval == 0
+    if config.type in ("successive_halving", "hyperband") and isinstance(args.get("min_resource"), int):
+        first = args["min_resource"] * args["reduction_factor"] ** int(args.get("min_early_stopping_rate", 0))
+        eta = args["reduction_factor"]
+        return lambda step: step >= first and step % first == 0 and _is_power(step // first, eta)
+    return lambda step: True  # patient (counts every step), or resources Optuna estimates itself
+
+
+def _is_power(value: int, base: int) -> bool:
+    """Whether ``value`` is ``base ** k`` for some k >= 0."""
+    while value > 1 and value % base == 0:
+        value //= base
+    return value == 1
+
+
+def pruning_steps(study: Study) -> Callable[[int], bool]:
+    """The steps at which the study's pruner can decide to prune, so that a trial asks it (a storage read
+    of its trial, and for most pruners of the study's trials) only there; it still reports every step.
+
+    ``none`` never decides; ``median`` at steps ``>= n_warmup_steps`` on its ``interval_steps`` grid;
+    ``successive_halving`` and ``hyperband`` at the rungs ``min_resource * reduction_factor**k`` (every
+    Hyperband bracket's rungs lie on that grid; successive halving starts at its
+    ``min_early_stopping_rate``); ``patient`` and pruners that estimate their resources at every step.
+    Asking only there gives the same decisions as asking every step (tested against Optuna's pruners).
+    """
+    trainer, optim = study.base_training.trainer, study.base_training.optim
+    return _decides_at(study.pruner, (trainer.max_epochs, optim.warmup_epochs))
 
 
 def build_pruner(study: Study) -> BasePruner:

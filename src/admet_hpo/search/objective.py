@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from admet_hpo.search.algorithms import pruning_steps
 from admet_hpo.search.space import apply_parameters, suggest
 from admet_hpo.tracking.urls import mask_text
 
@@ -98,6 +99,7 @@ class TrialObjective:
         self.observer = observer
         self.trial_attrs = dict(trial_attrs or {})
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.prunes_at = pruning_steps(study)
         #: The MLflow run of the trial this objective runs or ran last (None before its run exists).
         self.run_id: str | None = None
 
@@ -126,7 +128,7 @@ class TrialObjective:
             if value is None or not math.isfinite(value):
                 return
             trial.report(value, epoch)
-            if trial.should_prune():
+            if self.prunes_at(epoch) and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.study.metric} = {value:.4g})")
 
         try:

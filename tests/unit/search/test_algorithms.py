@@ -210,3 +210,66 @@ def test_pruner_argument_errors(make_study: Callable[..., Study], pruner: dict, 
     study = make_study(pruner=pruner)
     with pytest.raises(ConfigError, match=rf"{re.escape(str(study.source))}: {expected}"):
         build_pruner(study)
+
+
+def _pruned_steps(pruner: optuna.pruners.BasePruner, asks: Callable[[int], bool], curves: Any) -> list:
+    """Run one trial per curve (reporting every step, asking the pruner where ``asks``); the step each
+    trial was pruned at (None when it ran to the end)."""
+    study = optuna.create_study(study_name="same-brackets", pruner=pruner)
+    pruned = []
+    for curve in curves:
+        trial = study.ask()
+        for step, value in enumerate(curve):
+            trial.report(float(value), step)
+            if asks(step) and trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                pruned.append(step)
+                break
+        else:
+            study.tell(trial, float(curve[-1]))
+            pruned.append(None)
+    return pruned
+
+
+@pytest.mark.parametrize(
+    "pruner",
+    [
+        {"type": "hyperband"},
+        {"type": "hyperband", "args": {"min_resource": 2, "reduction_factor": 2}},
+        {"type": "successive_halving"},
+        {"type": "successive_halving", "args": {"min_resource": 1, "min_early_stopping_rate": 1}},
+        {"type": "median", "args": {"n_startup_trials": 2, "n_warmup_steps": 3, "interval_steps": 4}},
+        {"type": "patient", "patience": 2, "wrapped": {"type": "hyperband"}},
+    ],
+)
+def test_asking_only_at_decision_steps_prunes_exactly_like_asking_every_step(
+    make_study: Callable[..., Study], pruner: dict
+) -> None:
+    import numpy as np
+
+    from admet_hpo.search.algorithms import pruning_steps
+
+    study = make_study(max_epochs=30, pruner=pruner)
+    decides = pruning_steps(study)
+    asked = [step for step in range(30) if decides(step)]
+    assert len(asked) < 30 or pruner["type"] == "patient"
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        # noisy learning curves that fall at different speeds towards different floors
+        curves = [
+            rng.uniform(0.3, 1.0)
+            + rng.uniform(0.5, 2.0) * np.exp(-np.arange(30) / rng.uniform(2, 15))
+            + rng.normal(0, 0.02, 30)
+            for _ in range(15)
+        ]
+        every = _pruned_steps(build_pruner(study), lambda step: True, curves)
+        sparse = _pruned_steps(build_pruner(study), decides, curves)
+        assert sparse == every
+        assert any(step is not None for step in every)  # the pruner did prune: the test can fail
+
+
+def test_pruner_none_never_asks(make_study: Callable[..., Study]) -> None:
+    from admet_hpo.search.algorithms import pruning_steps
+
+    decides = pruning_steps(make_study(pruner={"type": "none"}))
+    assert not any(decides(step) for step in range(100))
