@@ -160,15 +160,20 @@ def test_config_artifact_and_plots(finished_study, tracking_uri: str, tmp_path: 
     assert config["storage"] == MASKED_STORAGE
     assert config["model"] == {"depth": 3}
     assert config["data"].endswith("best.ckpt")
-    expected = [
-        "plots/optimization_history.html",
-        "plots/parallel_coordinate.html",
-        "plots/param_importances.html",
-    ]
+    stems = ("optimization_history", "parallel_coordinate", "param_importances")
+    expected = sorted(
+        [f"plots/{stem}.{kind}" for stem in stems for kind in ("html", "png")] + ["plots/plotly.min.js"]
+    )
     assert sorted(plots) == expected
     assert sorted(a.path for a in client.list_artifacts(tracker.parent_run_id, "plots")) == expected
-    html = Path(client.download_artifacts(tracker.parent_run_id, expected[0], str(tmp_path))).read_text()
-    assert "plotly" in html
+    folder = Path(client.download_artifacts(tracker.parent_run_id, "plots", str(tmp_path)))
+    html = (folder / "optimization_history.html").read_text()
+    assert '<script charset="utf-8" src="plotly.min.js"></script>' in html  # not embedded: loaded beside it
+    assert (folder / "optimization_history.png").read_bytes().startswith(b"\x89PNG")
+    pages = sum((folder / f"{stem}.{kind}").stat().st_size for stem in stems for kind in ("html", "png"))
+    assert pages < 1_000_000  # what every later invocation logs (plotly.min.js is logged once)
+    again = tracker.log_study_plots(tracker.parent_run_id, study)
+    assert "plots/plotly.min.js" not in again and len(again) == 2 * len(stems)
 
 
 def test_no_password_in_any_param_tag_or_artifact(finished_study, tracking_uri: str, tmp_path: Path) -> None:

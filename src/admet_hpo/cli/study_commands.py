@@ -82,7 +82,14 @@ def run_command(
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
     from admet_hpo.search.progress import StudyProgress
-    from admet_hpo.search.runner import launch_workers, prepare_study, remaining_trials, run_worker, summarize
+    from admet_hpo.search.runner import (
+        launch_workers,
+        log_plots,
+        prepare_study,
+        remaining_trials,
+        run_worker,
+        summarize,
+    )
     from admet_hpo.tracking.urls import mask_url
     from admet_hpo.training.devices import plan_devices
 
@@ -133,6 +140,7 @@ def run_command(
                     poll=lambda: _refresh_display(progress, optuna_study),
                 )
                 progress.sync(optuna_study)
+                log_plots(study, optuna_study)
                 summary = summarize(optuna_study)
     except KeyboardInterrupt:
         error_console.print("interrupted: the running trial was marked FAIL; run the same command to resume")
@@ -183,6 +191,9 @@ def worker_command(
     timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
     worker_index: int = typer.Option(0, "--worker-index", min=0, help="Offsets the sampler seed."),
+    plots: bool = typer.Option(
+        True, "--plots/--no-plots", help="Log the study plots on the parent run at the end."
+    ),
     quiet: bool = QuietOpt,
 ) -> None:
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage.
@@ -210,6 +221,7 @@ def worker_command(
                 observer=progress.on_epoch,
                 callbacks=(progress,),
                 trial_attrs=_placement_attrs(),
+                plots=plots,
             )
     except KeyboardInterrupt:
         error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")

@@ -237,8 +237,12 @@ def run_worker(
     callbacks: tuple[TrialCallback, ...] = (),
     trial_attrs: dict[str, object] | None = None,
     poll_seconds: float | None = None,
+    plots: bool = True,
 ) -> RunSummary:
     """Run trials of an existing study in this process until the budget or the timeout is spent.
+
+    ``plots``: log the study plots on the parent run at the end (once per invocation: a launcher that
+    starts several workers turns it off in them and logs the plots itself, see :func:`log_plots`).
 
     ``n_trials`` is the study's budget of finished trials, shared exactly with every other worker (see
     :mod:`admet_hpo.search.budget`); None runs until ``timeout`` or until a callback stops the study.
@@ -300,8 +304,18 @@ def run_worker(
         _restore_sigint(sigint_handler)
     worker.close_stale_runs()
     tracker.flush()
-    tracker.log_study_plots(tracker.parent_run_id, optuna_study)
+    if plots:
+        tracker.log_study_plots(tracker.parent_run_id, optuna_study)
     return summarize(optuna_study)
+
+
+def log_plots(study: Study, optuna_study: optuna.Study) -> list[str]:
+    """Log the study plots on its parent run (what a launcher does once after its workers end)."""
+    from admet_hpo.tracking.tracker import StudyTracker
+
+    tracker = StudyTracker(study.mlflow_tracking_uri)
+    tracker.start_study(optuna_study)
+    return tracker.log_study_plots(tracker.parent_run_id, optuna_study)
 
 
 def _restore_sigint(handler: object) -> None:
@@ -336,6 +350,7 @@ def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | N
         "--worker-index",
         str(index),
         "-q",
+        "--no-plots",
     ]
     if n_trials is not None:
         command += ["--n-trials", str(n_trials)]

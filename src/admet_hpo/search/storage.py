@@ -86,26 +86,18 @@ def engine_kwargs(url: str) -> dict[str, Any]:
 
 
 def use_write_ahead_log(engine: sqlalchemy.engine.Engine) -> None:
-    """Switch a SQLite study file to write-ahead logging with ``synchronous=NORMAL`` on every connection.
+    """Switch a SQLite study file to write-ahead logging (the mode is stored in the file).
 
-    Each trial writes the storage a few dozen times (parameters, attributes, one report per epoch); in
-    SQLite's default rollback journal every commit waits for the disk twice. In WAL mode a commit appends
-    to the log and waits for nothing, readers never block the writer, and the file stays consistent after
-    a crash (a power cut can lose the last commits, never corrupt the file). WAL needs the file on a local
-    disk (not a network file system), which the SQLite storage is documented for. The mode is stored in
-    the file; ``synchronous`` is set per connection, so the pool is refreshed.
+    Each trial writes the storage a few dozen times (parameters, attributes, one report per epoch); with
+    SQLite's default rollback journal every commit syncs the journal and the database file; in WAL mode a
+    commit appends to the log and syncs it once, and readers never block the writer. The file stays
+    consistent after a crash. WAL needs the file on a local disk (not a network file system), which the
+    SQLite storage is documented for.
     """
-    from sqlalchemy import event, text
-
-    @event.listens_for(engine, "connect")
-    def _synchronous_normal(connection: Any, record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    from sqlalchemy import text
 
     with engine.connect() as connection:
         connection.execute(text("PRAGMA journal_mode=WAL"))
-    engine.dispose()
 
 
 # ------------------------------------------------------------------------------------- transient errors

@@ -38,7 +38,7 @@ import yaml
 from admet_hpo.tracking.keys import mlflow_key
 from admet_hpo.tracking.lineage import Lineage, collect_lineage
 from admet_hpo.tracking.notes import trial_run_url
-from admet_hpo.tracking.plots import figure_html, study_figures
+from admet_hpo.tracking.plots import PLOTLY_JS, figure_html, plotly_js, study_figures, study_images
 from admet_hpo.tracking.status import run_status
 from admet_hpo.tracking.store import default_artifact_root, experiment_artifact_location
 from admet_hpo.tracking.urls import mask_data, mask_text, mask_url
@@ -160,14 +160,28 @@ class StudyTracker:
         self._client.set_terminated(self.parent_run_id, status="FINISHED")
 
     def log_study_plots(self, parent_run_id: str, study: optuna.Study) -> list[str]:
-        """Log the study's plots (see :func:`~admet_hpo.tracking.plots.study_figures`) as self-contained,
-        masked HTML artifacts ``plots/<name>.html`` on the parent run, replacing earlier versions; return
-        the artifact paths logged (none while no trial has completed)."""
+        """Log the study's plots on the parent run, replacing earlier versions: ``plots/<name>.html``
+        (interactive, masked; see :func:`~admet_hpo.tracking.plots.study_figures`) and
+        ``plots/<name>.png`` (:func:`~admet_hpo.tracking.plots.study_images`), plus, once per parent run,
+        ``plots/plotly.min.js``, which the pages load. Return the artifact paths logged (none while no
+        trial has completed). Call it once per invocation, after its trials."""
+        import matplotlib.pyplot as plt
+
+        figures = study_figures(study)
+        if not figures:
+            return []
         logged = []
-        for stem, figure in study_figures(study).items():
-            artifact = f"plots/{stem}.html"
-            self._client.log_text(parent_run_id, figure_html(figure), artifact)
-            logged.append(artifact)
+        present = {Path(item.path).name for item in self._client.list_artifacts(parent_run_id, "plots")}
+        if PLOTLY_JS not in present:
+            self._client.log_text(parent_run_id, plotly_js(), f"plots/{PLOTLY_JS}")
+            logged.append(f"plots/{PLOTLY_JS}")
+        for stem, figure in figures.items():
+            self._client.log_text(parent_run_id, figure_html(figure), f"plots/{stem}.html")
+            logged.append(f"plots/{stem}.html")
+        for stem, image in study_images(study).items():
+            self._client.log_figure(parent_run_id, image, f"plots/{stem}.png")
+            plt.close(image)
+            logged.append(f"plots/{stem}.png")
         return logged
 
     def close_stale_runs(self, study: optuna.Study) -> list[str]:

@@ -66,3 +66,28 @@ def test_figure_html_masks_parameter_values() -> None:
     # plotly writes "/" as "\u002f" inside the page's JSON
     assert "postgresql://u:***@h/db".replace("/", "\\u002f") in html
     assert "sqlite:///local.db".replace("/", "\\u002f") in html
+
+
+def test_images_are_the_same_plots_with_every_text_masked() -> None:
+    import matplotlib.text
+
+    from admet_hpo.tracking.plots import study_images
+
+    study = optuna.create_study()
+    choices = ["postgresql://u:topsecret@h/db", "sqlite:///local.db"]
+    for choice in choices:
+        study.enqueue_trial({"storage": choice, "x": 1.0 + len(choice)})
+    study.optimize(
+        lambda trial: (
+            float(len(trial.suggest_categorical("storage", choices))) + trial.suggest_float("x", 0, 50)
+        ),
+        n_trials=2,
+    )
+    images = study_images(study)
+    assert sorted(images) == sorted(study_figures(study))
+    for image in images.values():
+        image.canvas.draw()  # tick labels are made when the figure is drawn (as when saved)
+    texts = [t.get_text() for image in images.values() for t in image.findobj(matplotlib.text.Text)]
+    assert not any("topsecret" in text for text in texts)
+    assert any("postgresql://u:***@h/db" in text for text in texts)
+    assert study_images(_study([])) == {}
