@@ -12,14 +12,16 @@
    the time spent in the epoch listeners (the objective's report / prune / metrics), what it adds per
    trial is the rest of a trial's wall time (callback to callback) outside ``train``.
 3. **Pruning**: the quality study's joint arm with pruner ``none`` vs the product's default
-   (``hyperband`` with derived resources): epochs trained and best value (``cost_study.pruning_study``).
-4. **Workers**: ``hpo worker`` start to its first trial's first epoch (read from the storage), and
-   ``hpo run --workers 1`` vs ``--workers 2`` wall time on a fixed study of real-size trials.
+   (``hyperband`` with derived resources), same seeded study: epochs trained and best value
+   (``cost_study.pruning_study``).
+
+Not measured here yet: worker start-up and 1 vs 2 workers (``storage_overhead.py workers``).
 
 Run from the repository root (PostgreSQL at 127.0.0.1:5432 as ``postgres``; databases are created and
 dropped; the Biogen file is read from ``--data-dir``, never downloaded)::
 
-    python benchmarks/search_efficiency.py --data-dir ../shared/data [--scale default|large] [--only overhead]
+    python benchmarks/search_efficiency.py --data-dir ../shared/data [--scale tiny|default|large]
+        [--only parity|overhead|pruning]
 
 Writes ``search_efficiency.md`` and ``search_efficiency_record.json`` to ``--results-dir`` and, for the
 default results folder, replaces the ``search-efficiency`` block of ``benchmarks/README.md``.
@@ -29,8 +31,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,14 +45,14 @@ from typing import Any
 
 import yaml
 
-from bench_report import Clock, fmt, markdown_table
+from bench_report import Clock, fmt, markdown_table, replace_block
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "results"
 README = BENCH_DIR / "README.md"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 BIOGEN_FILE = "ADME_public_set_3521.csv"
-SECTIONS = ("parity", "overhead", "pruning", "workers")
+SECTIONS = ("parity", "overhead", "pruning")
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,12 @@ class Scale:
     overhead_epochs: int
     pruning_trials: int
     pruning_epochs: int
-    worker_trials: int
-    worker_epochs: int
 
 
 SCALES = {
-    "tiny": Scale((1, 2), 3, 3, 2, 2, 2, 1),
-    "default": Scale((2, 6), 10, 10, 8, 10, 4, 3),
-    "large": Scale((2, 12), 30, 20, 30, 30, 12, 10),
+    "tiny": Scale((1, 2), 3, 3, 2, 2),
+    "default": Scale((2, 6), 10, 10, 8, 10),
+    "large": Scale((2, 12), 30, 20, 30, 30),
 }
 
 
@@ -103,6 +105,126 @@ def write_yaml(path: Path, content: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
     return path
+
+
+# --- 1. per-epoch parity with chemprop train ---------------------------------------------------------
+
+BIOGEN_TARGETS = (
+    "LOG HLM_CLint (mL/min/kg)",
+    "LOG MDR1-MDCK ER (B-A/A-B)",
+    "LOG SOLUBILITY PH 6.8 (ug/mL)",
+    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)",
+    "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)",
+    "LOG RLM_CLint (mL/min/kg)",
+)
+
+
+def parity_table(data_dir: Path, work_dir: Path) -> Path:
+    """The Biogen file's SMILES and six endpoints with a seeded 80/10/10 random split column."""
+    import numpy as np
+    import pandas as pd
+
+    source = data_dir / BIOGEN_FILE
+    if not source.is_file():
+        raise SystemExit(f"{source} not found: pass --data-dir with the Biogen ADME file ({BIOGEN_FILE})")
+    table = pd.read_csv(source)[["SMILES", *BIOGEN_TARGETS]].rename(columns={"SMILES": "smiles"})
+    parts = np.random.default_rng(0).choice(["train", "val", "test"], size=len(table), p=[0.8, 0.1, 0.1])
+    table["split"] = parts
+    path = work_dir / "parity" / "biogen.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return path
+
+
+def hpo_command(table: Path, epochs: int, out: Path) -> list[str]:
+    """``hpo train`` of chemprop's default MPNN on ``table`` (sampler off: a plain shuffle)."""
+    config = write_yaml(
+        out / "config.yaml",
+        {
+            "data": {"path": str(table), "target_cols": list(BIOGEN_TARGETS), "split_col": "split"},
+            "split": {"method": "column"},
+            "model": {"message_hidden_dim": 300, "depth": 3, "ffn_hidden_dim": 300, "dropout": 0.0},
+            "optim": {"warmup_epochs": 2, "init_lr": 1e-4, "max_lr": 1e-3, "final_lr": 1e-4},
+            "trainer": {"max_epochs": epochs, "batch_size": 64, "early_stopping_patience": None},
+            "output_dir": str(out / "run"),
+        },
+    )
+    return [sys.executable, "-m", "admet_hpo", "train", str(config), "--quiet"]
+
+
+def chemprop_command(table: Path, epochs: int, out: Path) -> list[str]:
+    """``chemprop train`` with its defaults (hidden 300, depth 3, FFN 300, batch 64, warm-up 2) on the
+    same table and split column."""
+    chemprop = Path(sys.executable).with_name("chemprop")
+    return [
+        str(chemprop),
+        "train",
+        "-i",
+        str(table),
+        "-s",
+        "smiles",
+        "--target-columns",
+        *BIOGEN_TARGETS,
+        "--splits-column",
+        "split",
+        "--epochs",
+        str(epochs),
+        "-b",
+        "64",
+        "--accelerator",
+        "cpu",
+        "--num-workers",
+        "0",
+        "-o",
+        str(out / "run"),
+    ]
+
+
+def timed(command: list[str], threads: int) -> float:
+    """Wall seconds of a whole process (start-up included); a failed command stops the benchmark."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"{command[0]} {command[1]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def run_parity(scale: Scale, data_dir: Path, work_dir: Path, threads: int) -> dict[str, Any]:
+    """Whole-process times of both tools at two epoch counts, interleaved; per-epoch time by difference."""
+    table = parity_table(data_dir, work_dir)
+    short, long = scale.parity_epochs
+    times: dict[str, list[float]] = {"hpo train": [], "chemprop train": []}
+    builders = {"hpo train": hpo_command, "chemprop train": chemprop_command}
+    for epochs in (short, long):
+        for tool, build in builders.items():
+            out = work_dir / "parity" / f"{tool.split()[0]}-{epochs}"
+            times[tool].append(timed(build(table, epochs, out), threads))
+            print(f"== parity {tool} {epochs} epochs: {times[tool][-1]:.1f} s", flush=True)
+    per_epoch = {tool: (t[1] - t[0]) / (long - short) for tool, t in times.items()}
+    return {
+        "epochs": [short, long],
+        "seconds": times,
+        "per_epoch": per_epoch,
+        "ratio": per_epoch["hpo train"] / per_epoch["chemprop train"],
+        "threads": threads,
+        "load": os.getloadavg()[0],
+    }
+
+
+def parity_section(result: dict[str, Any]) -> str:
+    short, long = result["epochs"]
+    table = markdown_table(
+        ["tool", f"{short} epochs (s)", f"{long} epochs (s)", "per epoch (s)"],
+        [
+            [tool, fmt(t[0], 1), fmt(t[1], 1), fmt(result["per_epoch"][tool], 2)]
+            for tool, t in result["seconds"].items()
+        ],
+    )
+    return (
+        table + f"\n\nPer-epoch ratio hpo train / chemprop train: **{result['ratio']:.2f}** "
+        f"({result['threads']} torch threads, load average {result['load']:.1f} at the end)."
+    )
 
 
 # --- 2. service overhead ----------------------------------------------------------------------------
@@ -287,24 +409,77 @@ def overhead_section(rows: list[dict[str, Any]]) -> str:
     )
 
 
+# --- 3. pruning -------------------------------------------------------------------------------------
+
+
+def run_pruning(scale: Scale, data_dir: Path | None, cache_dir: Path, work_dir: Path) -> list[dict[str, Any]]:
+    """The cost study's pruning comparison (``none`` first, then the product's default pruner)."""
+    from dataclasses import replace
+
+    from bench_arms import RunSettings
+    from bench_data import arms_bench_table
+    from cost_study import pruning_study
+
+    bench = arms_bench_table(cache_dir, data_dir, work_dir / "pruning", 0.4)
+    settings = RunSettings(n_trials=scale.pruning_trials, epochs=scale.pruning_epochs)
+    return [
+        pruning_study(replace(settings, pruner=pruner), work_dir / "pruning", bench)
+        for pruner in ("none", "hyperband")
+    ]
+
+
 # --- entry point ------------------------------------------------------------------------------------
+
+
+def report(record: dict[str, Any]) -> str:
+    """The markdown of every measured section."""
+    from cost_study import pruning_section
+
+    parts = [f"- command: `{record['command']}`", record["machine"]]
+    if "parity" in record:
+        parts.append("### Per-epoch time: hpo train vs chemprop train\n\n" + parity_section(record["parity"]))
+    if "overhead" in record:
+        parts.append(
+            "### Service overhead per trial and per epoch\n\n" + overhead_section(record["overhead"])
+        )
+    if "pruning" in record:
+        parts.append("### Pruning: none vs the default (hyperband)\n\n" + pruning_section(record["pruning"]))
+    return "\n\n".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     scale = SCALES[args.scale]
     sections = args.only or list(SECTIONS)
-    os.environ.setdefault("ADMET_HPO_CACHE", str(args.cache_dir.resolve()))
+    cache_dir = args.cache_dir.resolve()
+    os.environ.setdefault("ADMET_HPO_CACHE", str(cache_dir))
     clock = Clock()
+    record: dict[str, Any] = {
+        "command": " ".join(["python", "benchmarks/search_efficiency.py", *(argv or sys.argv[1:])])
+    }
     with contextlib.ExitStack() as stack:
         work_dir = args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        record: dict[str, Any] = {
-            "command": " ".join(["python", "benchmarks/search_efficiency.py", *sys.argv[1:]])
-        }
+        if "parity" in sections:
+            if args.data_dir is None:
+                raise SystemExit("the parity section needs --data-dir (the folder of the Biogen file)")
+            record["parity"] = run_parity(scale, args.data_dir.resolve(), work_dir, args.threads)
         if "overhead" in sections:
             record["overhead"] = run_overhead(scale, work_dir)
-    print(overhead_section(record["overhead"]))
-    del clock
+        if "pruning" in sections:
+            record["pruning"] = run_pruning(scale, args.data_dir, cache_dir, work_dir)
+    record["machine"] = clock.describe(args.threads) + f"\n- whole run: {clock.minutes():.1f} min"
+    text = report(record)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "search_efficiency.md").write_text(
+        "# Search efficiency results (generated by benchmarks/search_efficiency.py)\n\n" + text + "\n",
+        encoding="utf-8",
+    )
+    record_file = args.results_dir / "search_efficiency_record.json"
+    record_file.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    if args.results_dir.resolve() == DEFAULT_RESULTS and set(sections) == set(SECTIONS):
+        replace_block(README, "search-efficiency", text)
+        print(f"updated the search-efficiency block of {README}")
+    print(text)
 
 
 if __name__ == "__main__":

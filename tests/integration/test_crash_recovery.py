@@ -112,9 +112,7 @@ def test_ctrl_c_fails_the_running_trial_and_the_same_command_resumes(tmp_path: P
             if not (study.output_dir / "trials").is_dir():
                 return None
             trials = load_trials(study.storage, name)
-            epoch_done = [
-                t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values
-            ]
+            epoch_done = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values]
             return epoch_done[0] if epoch_done else None
 
         interrupted = wait_until(training, 150, "a trial in its second epoch")

@@ -230,3 +230,30 @@ def test_censoring_report_pools_bounds_by_side_and_lists_censored_tasks() -> Non
     assert "| `loss` | 0.750 (0.700–0.800) |" in text
     assert "`<` 30 cells, `>` 10 cells" in text
     assert "| a | `drop` | 40 |" in text and "| b |" not in text
+
+
+def test_search_efficiency_options_and_the_configs_both_tools_run(tmp_path: Path) -> None:
+    import search_efficiency
+
+    from admet_hpo.config.training import load_training_config
+
+    args = search_efficiency.parse_args(["--only", "overhead", "--scale", "tiny"])
+    assert args.only == ["overhead"] and search_efficiency.SCALES[args.scale].overhead_trials >= 2
+    with pytest.raises(SystemExit):
+        search_efficiency.parse_args(["--only", "nope"])
+    table = tmp_path / "t.csv"
+    command = search_efficiency.hpo_command(table, 3, tmp_path / "hpo")
+    config = load_training_config(Path(command[-2]))
+    assert (config.model.message_hidden_dim, config.model.depth, config.trainer.batch_size) == (300, 3, 64)
+    assert config.trainer.max_epochs == 3 and config.data.split_col == "split"
+    assert not config.sampling.task_oversampling.enabled and not config.sampling.curriculum.enabled
+    chemprop = search_efficiency.chemprop_command(table, 3, tmp_path / "cp")
+    assert chemprop[chemprop.index("--epochs") + 1] == "3" and "--splits-column" in chemprop
+    assert all(target in chemprop for target in search_efficiency.BIOGEN_TARGETS)
+
+
+def test_search_efficiency_parity_needs_the_biogen_file(tmp_path: Path) -> None:
+    import search_efficiency
+
+    with pytest.raises(SystemExit, match="ADME_public_set_3521.csv"):
+        search_efficiency.parity_table(tmp_path, tmp_path)
