@@ -234,7 +234,6 @@ def test_censoring_report_pools_bounds_by_side_and_lists_censored_tasks() -> Non
 
 def test_search_efficiency_options_and_the_configs_both_tools_run(tmp_path: Path) -> None:
     import search_efficiency
-
     from admet_hpo.config.training import load_training_config
 
     args = search_efficiency.parse_args(["--only", "overhead", "--scale", "tiny"])
