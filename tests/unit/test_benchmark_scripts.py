@@ -254,5 +254,5 @@ def test_search_efficiency_options_and_the_configs_both_tools_run(tmp_path: Path
 def test_search_efficiency_parity_needs_the_biogen_file(tmp_path: Path) -> None:
     import search_efficiency
 
-    with pytest.raises(SystemExit, match="ADME_public_set_3521.csv"):
+    with pytest.raises(SystemExit, match=r"ADME_public_set_3521\.csv"):
         search_efficiency.parity_table(tmp_path, tmp_path)
