@@ -468,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             record["overhead"] = run_overhead(scale, work_dir)
         if "pruning" in sections:
             record["pruning"] = run_pruning(scale, args.data_dir, cache_dir, work_dir)
-    record["machine"] = clock.describe(args.threads) + f"\n- whole run: {clock.minutes():.1f} min"
+    record["machine"] = clock.describe(args.threads)
     text = report(record)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "search_efficiency.md").write_text(
