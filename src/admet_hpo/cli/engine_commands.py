@@ -87,7 +87,7 @@ def slurm_command(
         job_id = submit_script(script)
         console.print(f"submitted job {job_id}", highlight=False)
     else:
-        console.print(f"submit it with: sbatch {script}", highlight=False)
+        console.print(f"submit it with: sbatch {script}", highlight=False, soft_wrap=True)
 
 
 @user_errors
