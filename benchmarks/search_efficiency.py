@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,11 @@ from typing import Any
 import yaml
 
 from bench_report import Clock, fmt, markdown_table, replace_block
+from storage_overhead import PG, pg_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "results"
 README = BENCH_DIR / "README.md"
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 BIOGEN_FILE = "ADME_public_set_3521.csv"
 SECTIONS = ("parity", "overhead", "pruning")
 
@@ -84,22 +84,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the parity runs")
     return parser.parse_args(argv)
-
-
-@contextlib.contextmanager
-def pg_database(prefix: str = "admet_hpo_bench") -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, dropped afterwards; yields its URL."""
-    import secrets
-
-    import psycopg
-
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-        try:
-            yield f"{PG}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 def write_yaml(path: Path, content: dict[str, Any]) -> Path:
@@ -372,8 +356,12 @@ def run_overhead(scale: Scale, work_dir: Path) -> list[dict[str, Any]]:
             scale,
         )
     )
-    with pg_database() as optuna_url, pg_database() as mlflow_url:
-        rows.append(measure_overhead("PostgreSQL", optuna_url, mlflow_url, work_dir / "overhead-pg", scale))
+    with pg_database() as optuna_db, pg_database() as mlflow_db:
+        rows.append(
+            measure_overhead(
+                "PostgreSQL", f"{PG}/{optuna_db}", f"{PG}/{mlflow_db}", work_dir / "overhead-pg", scale
+            )
+        )
     for row in rows:
         print(f"== overhead {row}", flush=True)
     return rows

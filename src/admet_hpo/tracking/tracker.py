@@ -238,9 +238,7 @@ class StudyTracker:
         )
         run_id = run.info.run_id
         self._pending[run_id] = _PendingRun()
-        self._links[run_id] = (
-            trial_run_url(self.tracking_uri, run.info.experiment_id, run_id) or run.info.artifact_uri
-        )
+        self._links[run_id] = self._link(run)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         self.log_params(run_id, trial.params)
         return run_id
@@ -365,11 +363,13 @@ class StudyTracker:
         """Where a person finds the run: its page on the tracking server for an ``http(s)`` tracking URI,
         else the run's artifact location (a local path or URI)."""
         if run_id not in self._links:
-            run = self._client.get_run(run_id)
-            self._links[run_id] = (
-                trial_run_url(self.tracking_uri, run.info.experiment_id, run_id) or run.info.artifact_uri
-            )
+            self._links[run_id] = self._link(self._client.get_run(run_id))
         return self._links[run_id]
+
+    def _link(self, run: Run) -> str:
+        return (
+            trial_run_url(self.tracking_uri, run.info.experiment_id, run.info.run_id) or run.info.artifact_uri
+        )
 
     # ------------------------------------------------------------------------------------------- internals
 
