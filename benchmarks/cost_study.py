@@ -86,7 +86,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def pruning_study(settings: RunSettings, work_dir: Path, bench: BenchTable) -> dict[str, Any]:
     """Run the joint arm's study with ``settings`` and summarise it (one row of the pruning table)."""
     from admet_hpo.config.study import load_study
-    from admet_hpo.search.runner import prepare_study, run_worker
+    from admet_hpo.orchestration.runner import prepare_study, run_worker
 
     label = settings.pruner or "arm"
     folder = work_dir / f"pruning-{label}"

@@ -158,7 +158,7 @@ def trial_rows(arm: str, optuna_study: Any) -> list[dict[str, Any]]:
 def search_arm(arm: str, settings: RunSettings, work_dir: Path, bench: BenchTable) -> tuple[Study, ArmSearch]:
     """Write the arm's study file, create the study once and run its trials in this process."""
     from admet_hpo.config.study import load_study
-    from admet_hpo.search.runner import prepare_study, run_worker
+    from admet_hpo.orchestration.runner import prepare_study, run_worker
     from admet_hpo.search.space import values_from_params
 
     mapping = compose_arm(

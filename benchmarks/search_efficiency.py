@@ -305,7 +305,7 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
     """Per-trial and per-epoch service time of real trials (see the module docstring)."""
     import admet_hpo.training.run as training_run
     from admet_hpo.config.study import load_study
-    from admet_hpo.search.runner import prepare_study, run_worker
+    from admet_hpo.orchestration.runner import prepare_study, run_worker
 
     timer = TrainTimer()
     walls: list[Clocks] = []  # per trial: callback to callback

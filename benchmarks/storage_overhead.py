@@ -41,8 +41,8 @@ import optuna
 import yaml
 
 from admet_hpo.config.study import HeartbeatConfig
-from admet_hpo.search.budget import BudgetGate
-from admet_hpo.search.storage import open_storage, study_lock
+from admet_hpo.storage.budget import BudgetGate
+from admet_hpo.storage.rdb import open_storage, study_lock
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 TASKS = ("logD", "solubility", "clearance", "permeability", "toxicity")

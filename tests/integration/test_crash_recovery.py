@@ -21,7 +21,7 @@ from worker_support import (
 )
 
 from admet_hpo.config.study import load_study
-from admet_hpo.search import runner
+from admet_hpo.orchestration import runner
 from admet_hpo.search.objective import INTERRUPTED_ERROR
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.tracking.tracker import STALE_RUN_ERROR
@@ -147,7 +147,7 @@ def test_a_worker_whose_trial_was_failed_elsewhere_closes_its_run_and_goes_on(
     import optuna
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    from admet_hpo.search.storage import open_storage
+    from admet_hpo.storage.rdb import open_storage
     from admet_hpo.training import run as training_run
     from admet_hpo.training.run import TrainingResult
 

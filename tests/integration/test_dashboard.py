@@ -26,8 +26,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from admet_hpo.cli import app
-from admet_hpo.search import dashboard
-from admet_hpo.search.dashboard import (
+from admet_hpo.orchestration import dashboard
+from admet_hpo.orchestration.dashboard import (
     DashboardError,
     dashboard_command_line,
     is_loopback,

@@ -31,7 +31,7 @@ from dashboard_support import free_port, get_json
 from optuna.trial import TrialState
 
 from admet_hpo.config.study import load_study
-from admet_hpo.search.nightly import trial_night
+from admet_hpo.orchestration.nightly import trial_night
 from admet_hpo.search.objective import WORKER_ATTR
 from admet_hpo.search.versioning import versioned_study_name
 

@@ -31,7 +31,7 @@ from admet_hpo.cli import app
 from admet_hpo.config.study import Study, load_study
 from admet_hpo.data.known.demo import TARGETS, build_demo
 from admet_hpo.data.training_data import load_training_data
-from admet_hpo.search.nightly import (
+from admet_hpo.orchestration.nightly import (
     DATA_HASH_ATTR,
     NIGHT_ATTR,
     NIGHTLY_VERSION_ATTR,
@@ -41,9 +41,9 @@ from admet_hpo.search.nightly import (
     run_nightly,
     trial_night,
 )
-from admet_hpo.search.runner import load_existing_study, prepare_study
-from admet_hpo.search.storage import open_storage
+from admet_hpo.orchestration.runner import load_existing_study, prepare_study
 from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.storage.rdb import open_storage
 from admet_hpo.tracking.tracker import StudyTracker
 
 pytestmark = [

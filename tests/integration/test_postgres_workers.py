@@ -26,15 +26,15 @@ from worker_support import (
 )
 
 from admet_hpo.config.study import load_study
-from admet_hpo.search.budget import BudgetGate
-from admet_hpo.search.storage import (
+from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.storage.budget import BudgetGate
+from admet_hpo.storage.rdb import (
     APPLICATION_NAME,
     PostgresStudyLock,
     RetryPolicy,
     open_storage,
     study_lock,
 )
-from admet_hpo.search.versioning import versioned_study_name
 
 pytestmark = [
     pytest.mark.integration,

@@ -22,8 +22,8 @@ from worker_support import (
 )
 
 from admet_hpo.config.study import load_study
-from admet_hpo.search.storage import APPLICATION_NAME, LOCK_APPLICATION, POOL_MAX_OVERFLOW, POOL_SIZE
 from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.storage.rdb import APPLICATION_NAME, LOCK_APPLICATION, POOL_MAX_OVERFLOW, POOL_SIZE
 
 pytestmark = [
     pytest.mark.integration,

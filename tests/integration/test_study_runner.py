@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from admet_hpo.cli import app
 from admet_hpo.config.study import load_study
 from admet_hpo.config.training import load_training_config
-from admet_hpo.search import runner
+from admet_hpo.orchestration import runner
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.training import run as training_run
 

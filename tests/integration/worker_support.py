@@ -250,7 +250,7 @@ def load_trials(storage: str, study_name: str) -> list[Any]:
     """Every trial of the study as stored now (a fresh storage connection, no cache)."""
     import optuna
 
-    from admet_hpo.search.storage import open_storage
+    from admet_hpo.storage.rdb import open_storage
 
     storage_object = open_storage(storage, create=False)
     try:

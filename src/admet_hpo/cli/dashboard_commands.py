@@ -8,7 +8,7 @@ import typer
 
 from admet_hpo.cli.console import console, error_console, stop_signals_interrupt, user_errors
 from admet_hpo.cli.options import storage_override
-from admet_hpo.search.dashboard import Server
+from admet_hpo.orchestration.dashboard import Server
 
 
 def _warn(message: str) -> None:
@@ -42,7 +42,7 @@ def dashboard(
     The dashboard can create, rename and delete studies: it listens on loopback unless told otherwise.
     """
     from admet_hpo.errors import ConfigError
-    from admet_hpo.search.dashboard import (
+    from admet_hpo.orchestration.dashboard import (
         dashboard_url,
         ensure_port_free,
         is_loopback,

@@ -46,9 +46,9 @@ def slurm_command(
 
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
-    from admet_hpo.search.runner import prepare_study
-    from admet_hpo.search.slurm import ArrayJob, read_env_file, sbatch_script
-    from admet_hpo.search.slurm import submit as submit_script
+    from admet_hpo.orchestration.runner import prepare_study
+    from admet_hpo.orchestration.slurm import ArrayJob, read_env_file, sbatch_script
+    from admet_hpo.orchestration.slurm import submit as submit_script
     from admet_hpo.tracking.urls import mask_url
 
     if env_file is not None:
@@ -103,7 +103,7 @@ def storage_proxy_command(
     connections each; the proxy holds them. It serves until Ctrl-C or SIGTERM.
     """
     from admet_hpo.config.study import load_study
-    from admet_hpo.search.proxy import serve_storage
+    from admet_hpo.storage.proxy import serve_storage
     from admet_hpo.tracking.urls import mask_url
 
     study = load_study(study_file)

@@ -14,9 +14,9 @@ from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_
 from admet_hpo.cli.options import StorageOpt, StudyArg, storage_override
 
 if TYPE_CHECKING:
+    from admet_hpo.cli.progress import OutputMode
     from admet_hpo.config.study import Study
-    from admet_hpo.search.nightly import NightPlan, NightReport, Reaped
-    from admet_hpo.search.progress import OutputMode
+    from admet_hpo.orchestration.nightly import NightPlan, NightReport, Reaped
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +69,7 @@ def _reaped_lines(reaped: list[Reaped]) -> list[str]:
 
 
 def _print_plan(plan: NightPlan) -> None:
-    from admet_hpo.search.nightly import parameter_summary
+    from admet_hpo.orchestration.nightly import parameter_summary
     from admet_hpo.tracking.urls import mask_url
 
     version, study = plan.version, plan.study
@@ -151,10 +151,10 @@ def _night(study: Study, night: date, storage_url: str, mode: OutputMode) -> Nig
     """Plan and run one night, printing the plan and the outcome (one JSON record in ``json`` mode)."""
     import optuna
 
-    from admet_hpo.search.nightly import plan_night, run_night
-    from admet_hpo.search.progress import StudyProgress
-    from admet_hpo.search.runner import FINISHED
-    from admet_hpo.search.storage import open_storage
+    from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.orchestration.nightly import plan_night, run_night
+    from admet_hpo.orchestration.runner import FINISHED
+    from admet_hpo.storage.rdb import open_storage
 
     plan = plan_night(study, night, storage_url)
     if mode != "json":
@@ -192,7 +192,7 @@ def nightly_command(
     budget. When the data set changed, the night opens a new study version instead of mixing results.
     """
     from admet_hpo.config.study import load_study
-    from admet_hpo.search.nightly import night_of
+    from admet_hpo.orchestration.nightly import night_of
 
     study = load_study(study_file)
     when = _parse_night(night) if night is not None else night_of(datetime.now(UTC), study.nightly.timezone)
@@ -230,8 +230,8 @@ def schedule_command(
     """
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import AdmetHpoError
-    from admet_hpo.search.scheduling import cron_trigger, run_schedule
-    from admet_hpo.search.storage import open_storage
+    from admet_hpo.orchestration.scheduling import cron_trigger, run_schedule
+    from admet_hpo.storage.rdb import open_storage
     from admet_hpo.tracking.urls import mask_text, mask_url
 
     study = load_study(study_file)
@@ -283,7 +283,7 @@ def reap_command(study_file: Path = StudyArg, storage: str | None = StorageOpt) 
     """
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
-    from admet_hpo.search.nightly import reap_study
+    from admet_hpo.orchestration.nightly import reap_study
     from admet_hpo.tracking.urls import mask_url
 
     _quiet()

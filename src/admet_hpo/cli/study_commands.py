@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
+    from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.config.study import Study
     from admet_hpo.config.training import TrainingConfig
-    from admet_hpo.search.progress import StudyProgress
-    from admet_hpo.search.runner import RunSummary
+    from admet_hpo.orchestration.runner import RunSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -79,10 +79,10 @@ def run_command(
 
     Running the same command again resumes: the budget counts finished trials already in the storage.
     """
+    from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
-    from admet_hpo.search.progress import StudyProgress
-    from admet_hpo.search.runner import (
+    from admet_hpo.orchestration.runner import (
         launch_workers,
         log_plots,
         prepare_study,
@@ -147,7 +147,7 @@ def run_command(
         raise typer.Exit(code=130) from None
     _close_parent_run(study, optuna_study, budget)
     if mode == "live":
-        from admet_hpo.search.progress import trials_table
+        from admet_hpo.cli.progress import trials_table
 
         console.print(trials_table(optuna_study))
     _print_summary(summary, json_output)
@@ -157,8 +157,8 @@ def _placement_attrs() -> dict[str, object]:
     """Trial attributes saying where this process runs: SLURM array job and task, visible GPUs."""
     import os
 
-    from admet_hpo.search.gpus import gpu_trial_attrs
-    from admet_hpo.search.slurm import slurm_trial_attrs
+    from admet_hpo.orchestration.gpus import gpu_trial_attrs
+    from admet_hpo.orchestration.slurm import slurm_trial_attrs
 
     return {**slurm_trial_attrs(os.environ), **gpu_trial_attrs(os.environ)}
 
@@ -175,7 +175,7 @@ def _refresh_display(progress: StudyProgress, optuna_study: optuna.Study) -> Non
 
 def _close_parent_run(study: Study, optuna_study: optuna.Study, budget: int | None) -> None:
     """Mark the study's MLflow parent run FINISHED once the budget is spent (a later run reopens it)."""
-    from admet_hpo.search.runner import remaining_trials
+    from admet_hpo.orchestration.runner import remaining_trials
     from admet_hpo.tracking.tracker import StudyTracker
 
     if remaining_trials(optuna_study, budget) == 0:
@@ -201,8 +201,8 @@ def worker_command(
     Its trials record where they ran: the SLURM array job and task (slurm_array_job_id,
     slurm_array_task_id) and CUDA_VISIBLE_DEVICES (cuda_visible_devices) when set.
     """
-    from admet_hpo.search.progress import StudyProgress
-    from admet_hpo.search.runner import run_worker
+    from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.orchestration.runner import run_worker
 
     quiet_libraries()
     study, optuna_study = _open(study_file, storage)
@@ -233,8 +233,8 @@ def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
     """The study file and its existing Optuna study; a clear error when there is none yet."""
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
-    from admet_hpo.search.runner import load_existing_study
-    from admet_hpo.search.storage import sqlite_file
+    from admet_hpo.orchestration.runner import load_existing_study
+    from admet_hpo.storage.rdb import sqlite_file
 
     quiet_libraries()
     study = load_study(study_file)
@@ -255,8 +255,8 @@ def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
 @user_errors
 def status_command(study_file: Path = StudyArg, storage: str | None = StorageOpt) -> None:
     """Table of the study's trials: number, state, value, key parameters, epochs, MLflow run id."""
-    from admet_hpo.search.progress import trials_table
-    from admet_hpo.search.runner import summarize
+    from admet_hpo.cli.progress import trials_table
+    from admet_hpo.orchestration.runner import summarize
 
     _, optuna_study = _open(study_file, storage)
     console.print(trials_table(optuna_study))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from admet_hpo.cli import app
 from admet_hpo.errors import ConfigError
-from admet_hpo.search.slurm import (
+from admet_hpo.orchestration.slurm import (
     ArrayJob,
     read_env_file,
     sbatch_script,

@@ -6,12 +6,12 @@ then join the study by its versioned name and storage URL, from this machine or 
 
 ``n_trials`` is the study's budget of finished (COMPLETE or PRUNED) trials, so running the same command
 again resumes an interrupted study instead of adding a full budget on top. Any number of workers meet it
-exactly (:mod:`admet_hpo.search.budget`). Failed trials do not count against the budget; a worker starts
+exactly (:mod:`admet_hpo.storage.budget`). Failed trials do not count against the budget; a worker starts
 at most twice its remaining budget, so a study whose every trial fails still ends.
 
 A worker survives what happens to other workers and to the database: a trial of a worker that died is
 failed by its heartbeat and re-queued, and its MLflow run is closed as FAILED by the next worker (at start
-and after every trial); transient database errors are retried (:class:`~admet_hpo.search.storage.
+and after every trial); transient database errors are retried (:class:`~admet_hpo.storage.rdb.
 ResilientRDBStorage`); if its own trial was failed by another worker meanwhile (its heartbeats could not
 reach the database for longer than the grace period), the worker closes that trial's MLflow run as FAILED
 and goes on. Ctrl-C marks the running trial FAIL and its MLflow run FAILED, then re-raises.
@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from admet_hpo.orchestration.gpus import CUDA_VISIBLE, assign_gpus, machine_gpus
 from admet_hpo.search.algorithms import build_pruner, build_sampler
-from admet_hpo.search.budget import BudgetGate
-from admet_hpo.search.gpus import CUDA_VISIBLE, assign_gpus, machine_gpus
 from admet_hpo.search.space import space_hash
-from admet_hpo.search.storage import open_storage, study_lock
 from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.storage.budget import BudgetGate
+from admet_hpo.storage.rdb import open_storage, study_lock
 from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ def run_worker(
     starts several workers turns it off in them and logs the plots itself, see :func:`log_plots`).
 
     ``n_trials`` is the study's budget of finished trials, shared exactly with every other worker (see
-    :mod:`admet_hpo.search.budget`); None runs until ``timeout`` or until a callback stops the study.
+    :mod:`admet_hpo.storage.budget`); None runs until ``timeout`` or until a callback stops the study.
     A trial that raises is recorded FAIL (its error as the ``error`` user attribute) and the study goes
     on. Ctrl-C marks the running trial FAIL, closes its MLflow run as FAILED and re-raises.
     ``trial_attrs`` become user attributes of every trial this worker runs. ``poll_seconds`` is how often
@@ -376,7 +376,7 @@ def launch_workers(
     ``cores // workers`` torch threads (at least one); torch's default of one thread per core in every
     worker oversubscribes the cores, which slowed trials several-fold in ``benchmarks/storage_overhead.py``.
     They share its GPUs round-robin, ``gpus_per_worker`` each through ``CUDA_VISIBLE_DEVICES`` (None: one
-    each when there are GPUs; see :func:`admet_hpo.search.gpus.assign_gpus`).
+    each when there are GPUs; see :func:`admet_hpo.orchestration.gpus.assign_gpus`).
     ``poll`` is called every ``poll_seconds`` while they run (the live display reads the storage).
     Ctrl-C is passed on to the workers, which fail their running trial cleanly.
     """

@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.search.proxy import serve_storage
-from admet_hpo.search.storage import NoStudyLock, PostgresStudyLock, grpc_address, open_storage, study_lock
+from admet_hpo.storage.proxy import serve_storage
+from admet_hpo.storage.rdb import NoStudyLock, PostgresStudyLock, grpc_address, open_storage, study_lock
 
 
 @pytest.mark.parametrize(

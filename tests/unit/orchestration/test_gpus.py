@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.search.gpus import assign_gpus, gpu_trial_attrs, machine_gpus
+from admet_hpo.orchestration.gpus import assign_gpus, gpu_trial_attrs, machine_gpus
 
 
 def test_one_gpu_per_worker_round_robin_by_default() -> None:

@@ -8,7 +8,7 @@ Claims. A trial *claims* one slot of the budget while it is RUNNING and keeps it
 that FAILs (an error, Ctrl-C, or a dead worker's trial failed by its heartbeat) gives its slot back.
 
 Admission. Before a worker asks Optuna for a trial it takes the study lock
-(:func:`~admet_hpo.search.storage.study_lock`: a PostgreSQL advisory lock, or an ``flock`` beside a
+(:func:`~admet_hpo.storage.rdb.study_lock`: a PostgreSQL advisory lock, or an ``flock`` beside a
 SQLite file) and counts the claims. It may start a trial only while ``claims < budget``, and it keeps the
 lock until that trial is RUNNING in the storage (the worker's objective calls :meth:`BudgetGate.started`
 as its first step). Hence ``claims <= budget`` at every moment, whatever the number of workers: no
@@ -16,7 +16,7 @@ surplus trial is ever created, so none has to be recorded or cleaned up.
 
 Waiting. When the claims fill the budget but some are still running (in this or other workers), a
 worker neither starts a trial nor leaves: it polls every ``poll_seconds``, failing stale trials each time
-(:func:`~admet_hpo.search.storage.fail_stale_trials`), until the budget's trials are all finished (it
+(:func:`~admet_hpo.storage.rdb.fail_stale_trials`), until the budget's trials are all finished (it
 stops) or a slot is given back (it runs the next trial, which is the re-queued copy of a dead worker's
 trial when there is one, since Optuna hands out waiting trials first). Trials enqueued beyond the
 budget stay WAITING for a later run.
@@ -38,7 +38,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from admet_hpo.search.storage import StudyLock, fail_stale_trials
+from admet_hpo.storage.rdb import StudyLock, fail_stale_trials
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.search.nightly import night_of
+from admet_hpo.orchestration.nightly import night_of
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger

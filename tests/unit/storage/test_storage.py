@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 
 from admet_hpo.config.study import HeartbeatConfig
 from admet_hpo.errors import ConfigError
-from admet_hpo.search import storage as storage_module
-from admet_hpo.search.storage import (
+from admet_hpo.storage import rdb as storage_module
+from admet_hpo.storage.rdb import (
     POOL_MAX_OVERFLOW,
     POOL_SIZE,
     FileStudyLock,
@@ -140,7 +140,7 @@ def test_transient_errors_are_retried_with_backoff_and_logged_masked(
         return "done"
 
     policy = RetryPolicy(deadline=60.0, first_wait=0.25, max_wait=4.0)
-    with caplog.at_level(logging.WARNING, logger="admet_hpo.search.storage"):
+    with caplog.at_level(logging.WARNING, logger="admet_hpo.storage.rdb"):
         assert retry_transient(call, "get_trial", policy, sleep=waits.append) == "done"
     assert waits == [0.25, 0.5]
     assert len(caplog.records) == 2

@@ -12,8 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from admet_hpo.config.study import HeartbeatConfig
-from admet_hpo.search.budget import BudgetGate
-from admet_hpo.search.storage import ResilientRDBStorage, open_storage, study_lock
+from admet_hpo.storage.budget import BudgetGate
+from admet_hpo.storage.rdb import ResilientRDBStorage, open_storage, study_lock
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),

@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 
 from admet_hpo.config.study import Study, load_study
 from admet_hpo.errors import ConfigError
-from admet_hpo.search import nightly
-from admet_hpo.search.nightly import (
+from admet_hpo.orchestration import nightly
+from admet_hpo.orchestration.nightly import (
     DATA_HASH_ATTR,
     NIGHT_ATTR,
     NIGHTLY_VERSION_ATTR,
@@ -28,8 +28,8 @@ from admet_hpo.search.nightly import (
     trial_parameters,
     warm_start,
 )
-from admet_hpo.search.storage import open_storage
 from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.storage.rdb import open_storage
 
 DISTRIBUTIONS = {"x": FloatDistribution(0.0, 10.0)}
 START = datetime(2026, 1, 1, 1, 0)

@@ -35,14 +35,14 @@ from zoneinfo import ZoneInfo
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from admet_hpo.search.runner import FINISHED, prepare_study, run_worker
-from admet_hpo.search.storage import open_storage
+from admet_hpo.orchestration.runner import FINISHED, prepare_study, run_worker
 from admet_hpo.search.versioning import VERSION_DIGITS, versioned_study_name
+from admet_hpo.storage.rdb import open_storage
 
 if TYPE_CHECKING:
     from admet_hpo.config.study import Study
+    from admet_hpo.orchestration.runner import TrialCallback
     from admet_hpo.search.objective import EpochObserver
-    from admet_hpo.search.runner import TrialCallback
 
 #: Trial user attribute: the night (ISO date) a trial ran in.
 NIGHT_ATTR = "night"
@@ -151,7 +151,7 @@ def reap_stale_trials(optuna_study: optuna.Study, tracking_uri: str) -> Reaped:
     """Fail the study's stale trials now and close their MLflow runs (and any other run left RUNNING by a
     finished trial) with the trial's status, FAIL -> FAILED.
 
-    The study's storage must have heartbeats on (:func:`~admet_hpo.search.storage.open_storage` with a
+    The study's storage must have heartbeats on (:func:`~admet_hpo.storage.rdb.open_storage` with a
     heartbeat config); its retry callback re-queues each failed trial up to ``max_retry`` times.
     """
     from admet_hpo.tracking.tracker import StudyTracker

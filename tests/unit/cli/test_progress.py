@@ -8,7 +8,7 @@ import json
 import optuna
 from rich.console import Console
 
-from admet_hpo.search.progress import StudyProgress, trials_table
+from admet_hpo.cli.progress import StudyProgress, trials_table
 
 
 def study_with(states: list[optuna.trial.TrialState]) -> optuna.Study:

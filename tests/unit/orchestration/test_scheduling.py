@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.search.scheduling import cron_trigger, cron_weekdays, run_schedule
+from admet_hpo.orchestration.scheduling import cron_trigger, cron_weekdays, run_schedule
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,7 @@ def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
     """A table of every trial: number, state, value, key parameters, epochs run, MLflow run id, and the
     SLURM array task (``<job>_<task>``) that ran it when any trial ran in a SLURM job array."""
     trials = study.get_trials(deepcopy=False)
-    from admet_hpo.search.slurm import slurm_task_label
+    from admet_hpo.orchestration.slurm import slurm_task_label
 
     names = sorted({name for t in trials for name in t.params})[:key_params]
     tasks = [slurm_task_label(t.user_attrs) for t in trials]

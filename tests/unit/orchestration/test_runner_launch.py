@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from admet_hpo.search import runner
+from admet_hpo.orchestration import runner
 
 
 class FinishedProcess:

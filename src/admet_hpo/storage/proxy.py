@@ -1,10 +1,10 @@
 """``hpo storage-proxy``: Optuna's gRPC storage proxy in front of a study's database.
 
 Hundreds of workers each holding a few database connections can exhaust a PostgreSQL server; through the
-proxy they hold none: they open ``grpc://host:port`` (:func:`admet_hpo.search.storage.open_storage`), and
+proxy they hold none: they open ``grpc://host:port`` (:func:`admet_hpo.storage.rdb.open_storage`), and
 the proxy process serves every storage call over its own small connection pool. Two things stay with the
 database: the budget lock (workers take it on the study file's database through a connection opened only
-for each admission, see :func:`admet_hpo.search.storage.study_lock`) and heartbeats, which Optuna's proxy
+for each admission, see :func:`admet_hpo.storage.rdb.study_lock`) and heartbeats, which Optuna's proxy
 does not carry (a worker that dies leaves its trial RUNNING; fail it with ``hpo reap`` on the database).
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from optuna.exceptions import ExperimentalWarning
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.search.storage import grpc_address, open_storage
+from admet_hpo.storage.rdb import grpc_address, open_storage
 from admet_hpo.tracking.urls import mask_url
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 that say which array task ran a trial.
 
 ``hpo slurm`` prepares the study once in the submitting process (storage schema, Optuna study, MLflow
-experiment and parent run: concurrent creation races, see :mod:`admet_hpo.search.runner`), then writes
+experiment and parent run: concurrent creation races, see :mod:`admet_hpo.orchestration.runner`), then writes
 one sbatch script whose every array task runs one ``hpo worker``. The script holds no secret: storage
 and tracking URLs come from the study file (whose ``${VARIABLE}`` references are expanded by each
 worker), from an env file the script sources, or from the submitting environment (sbatch exports it to
