@@ -54,20 +54,20 @@ def use_cache_dir(cache_dir: Path | None) -> Path:
     return resolved
 
 
-def known_table(cache_dir: Path, data_dir: Path | None) -> Path:
-    """The cached ``adme_multisource`` table, built from ``data_dir``'s local source files if missing."""
+def known_table(cache_dir: Path, data_dir: Path | None, dataset: str = DATASET) -> Path:
+    """The cached known table ``dataset``, built from ``data_dir``'s local source files if missing."""
     from admet_hpo.data.known.fetch import fetch_known, known_table_path
     from admet_hpo.errors import DataFetchError
 
-    path = known_table_path(DATASET, cache_dir)
+    path = known_table_path(dataset, cache_dir)
     if path.is_file():
         return path
     if data_dir is None:
         raise DataFetchError(
-            f"{path} not found; build it with `hpo data fetch {DATASET} --from /work/shared/data "
+            f"{path} not found; build it with `hpo data fetch {dataset} --from /work/shared/data "
             f"--cache-dir {cache_dir}` or pass --data-dir with the source files"
         )
-    return fetch_known(DATASET, from_path=data_dir, cache_dir=cache_dir)
+    return fetch_known(dataset, from_path=data_dir, cache_dir=cache_dir)
 
 
 def subsample_train(split: SplitIndices, fraction: float, seed: int) -> SplitIndices:
@@ -97,15 +97,16 @@ def prepare_bench_table(
     train_fraction: float,
     subsample_seed: int = 0,
 ) -> BenchTable:
-    """Write ``<out_dir>/adme_multisource_bench.csv`` (see the module docstring) and describe it.
+    """Write ``<out_dir>/<dataset>_bench.csv`` (see the module docstring) and describe it.
 
-    ``base`` is a training config on the known data set with the split to freeze (the arms' base).
+    ``base`` is a training config on a known data set (``base.data.dataset``) with the split to freeze.
     """
     import pandas as pd
 
     from admet_hpo.data.training_data import load_training_data
 
-    source = known_table(cache_dir, data_dir)
+    dataset = base.data.dataset or DATASET
+    source = known_table(cache_dir, data_dir, dataset)
     table, split = load_training_data(base, cache_dir)
     split = subsample_train(split, train_fraction, subsample_seed)
     frame = pd.read_csv(source)
@@ -116,7 +117,7 @@ def prepare_bench_table(
         piece[SPLIT_COL] = part
         pieces.append(piece)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{DATASET}_bench.csv"
+    path = out_dir / f"{dataset}_bench.csv"
     pd.concat(pieces, ignore_index=True).to_csv(path, index=False)
     return BenchTable(
         path=path,

@@ -1,4 +1,4 @@
-"""Held-out test evaluation: per-task RMSE, MAE, R^2 and Pearson r of a trained model, and their spread.
+"""Held-out test evaluation: per-task RMSE, MAE, R^2, Pearson r, Spearman rho of a model, and their spread.
 
 Predictions come from the saved best model (``TrainingResult.model_path``, loaded with chemprop's
 ``MPNN.load_from_file``) on the labelled rows of the test split, scored by the product's
@@ -8,7 +8,7 @@ Predictions come from the saved best model (``TrainingResult.model_path``, loade
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from admet_hpo.data.table import MoleculeTable, SplitIndices
+    from admet_hpo.training.metrics import TaskMetrics
 
-METRICS = ("rmse", "mae", "r2", "pearson_r")
-LOWER_IS_BETTER = {"rmse": True, "mae": True, "r2": False, "pearson_r": False}
+METRICS = ("rmse", "mae", "r2", "pearson_r", "spearman_rho")
+LOWER_IS_BETTER = {"rmse": True, "mae": True, "r2": False, "pearson_r": False, "spearman_rho": False}
 
 
 @dataclass(frozen=True)
@@ -33,17 +34,21 @@ class TaskScore:
     mae: float
     r2: float
     pearson_r: float
+    spearman_rho: float = math.nan  # absent from records saved before it was scored
+
+
+def scores_from_metrics(metrics: Mapping[str, TaskMetrics]) -> list[TaskScore]:
+    """Per-task scores from the product's metrics (e.g. ``TrainingResult.test_metrics``), in task order."""
+    return [
+        TaskScore(task, m.n, m.rmse, m.mae, m.r2, m.pearson_r, m.spearman_rho) for task, m in metrics.items()
+    ]
 
 
 def score_predictions(y_true: np.ndarray, y_pred: np.ndarray, task_names: Sequence[str]) -> list[TaskScore]:
     """Per-task scores of predictions ``(rows, tasks)`` against sparse targets (NaN = no label)."""
     from admet_hpo.training.metrics import per_task_metrics
 
-    base = per_task_metrics(y_true, y_pred, tuple(task_names))
-    return [
-        TaskScore(task, base[task].n, base[task].rmse, base[task].mae, base[task].r2, base[task].pearson_r)
-        for task in task_names
-    ]
+    return scores_from_metrics(per_task_metrics(y_true, y_pred, tuple(task_names)))
 
 
 def predict_test_split(

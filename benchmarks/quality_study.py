@@ -1,26 +1,30 @@
-"""Quality study (issue 6): does tuning the joint sampler make better ADMET models?
+"""Model quality evidence (issue 11): does a tuned study beat chemprop's defaults, at real model size?
 
-Five arms, each a study of the product (``prepare_study`` + ``run_worker``: own SQLite storage and MLflow
-store under ``<work-dir>/<arm>/``) with the same trial budget, epochs per trial, Optuna seed, pruner,
-model search space and data (``adme_multisource``, scaffold split frozen into ``bench_data``'s table):
+Five arms on the Biogen ADME set (known set ``biogen_adme``: six sparse endpoints; the product's scaffold
+split 80/10/10, seed 0, frozen into a split column so every arm sees the same rows), side by side:
 
-1. ``uniform``: plain shuffle, only the model and optimiser tuned;
-2. ``task_oversampling``: task oversampling only (alpha tuned);
-3. ``curriculum``: quality curriculum only (patience tuned);
-4. ``batch_composition``: experiment-aware, leaky, condition-balanced batches (leaky, ratios tuned);
-5. ``joint``: the full joint sampler, every knob of 2-4 tuned.
+a. ``chemprop_cli``: ``chemprop train`` with its defaults (MPNN hidden 300, depth 3, FFN 300 x 1, batch 64,
+   warm-up 2 epochs, learning rates 1e-4 / 1e-3 / 1e-4), ``--epochs E``, its best-validation model;
+b. ``hpo_defaults``: ``hpo train`` of the same defaults (plain shuffle, sampler off);
+c. ``tuned_uniform``: a study over ``search_spaces/model.yaml`` (hidden 128-512, depth 2-6, FFN width and
+   depth, dropout, peak learning rate, batch size), sampler off;
+d. ``tuned_joint``: (c) plus the joint sampler (task oversampling alpha, curriculum patience over the
+   high / low (censored) labels, condition shares of condition-balanced batches: ``evidence/``);
+e. ``tuned_joint_descriptors``: (d) plus a choice of molecule descriptors (none, RDKit 2D, Morgan counts).
 
-The best trial of each arm (lowest validation loss) is then retrained with ``--seeds`` fresh seeds
-(``trainer.seed`` = ``sampling.seed`` = 1, 2, ...; the split stays fixed) and evaluated on the held-out
-test split: per-task RMSE, MAE, R^2, Pearson r, the mean over tasks and over the PPB tasks, mean ± sd
-over seeds. Writes ``quality.md``, CSV files and PNG plots to ``--results-dir`` and, for the default
-results folder, replaces the quality block of ``benchmarks/README.md``.
+Every tuned arm has the same budget (trials x ``max_epochs``), TPE (seed 0), Hyperband pruning, and the
+defaults of (b) as its base config, which the study trains first (the baseline trial). Each arm's final
+config (the defaults for a and b, the best trial's for c-e) is trained with every seed (``trainer.seed`` =
+``sampling.seed`` = s; chemprop ``--pytorch-seed s``; the split stays fixed) and scored on the test rows:
+per-endpoint Pearson r, Spearman rho, MAE, RMSE and R^2, mean ± sd over seeds, and verdicts that say
+whether the mean ± sd intervals overlap. Independent trainings and searches run in ``--jobs`` processes
+(one torch thread each: two jobs on two cores).
 
-Run (from the repository root; the data must be in the cache or ``--data-dir`` must hold the sources):
-    /work/venv/bin/python benchmarks/quality_study.py --cache-dir runs/benchmarks/cache \\
-        --data-dir ../shared/data
-``--scale tiny`` is a smoke run (minutes); ``--scale large`` a real search (hours); ``--trials``,
-``--epochs``, ``--seeds`` and ``--train-fraction`` override any preset.
+Run (repository root; the known table must be cached or ``--data-dir`` must hold the Biogen file):
+    python benchmarks/quality_study.py --cache-dir runs/benchmarks/cache --data-dir ../shared/data
+``--scale tiny`` is a smoke run (minutes); ``--scale large`` a bigger search for bigger machines;
+``--trials``, ``--epochs``, ``--seeds``, ``--arms`` override a preset. Writes ``model_quality.md`` and CSV
+files to ``--results-dir`` and, for the default folder, the ``model_quality`` block of the README.
 """
 
 from __future__ import annotations
@@ -28,44 +32,60 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bench_arms import ARMS, RunSettings, compose_arm, write_study_file
-from bench_data import PPB_TASKS, BenchTable
+import yaml
+
+from bench_data import BenchTable, prepare_bench_table, use_cache_dir
 from bench_eval import METRICS, TaskScore, mean_sd, task_mean, verdict
 from bench_report import Clock, fmt, markdown_table, replace_block, write_csv
 
-if TYPE_CHECKING:
-    from admet_hpo.config.study import Study
-    from admet_hpo.data.table import MoleculeTable, SplitIndices
-
 BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+EVIDENCE_DIR = BENCH_DIR / "evidence"
 DEFAULT_RESULTS = BENCH_DIR / "results"
 README = BENCH_DIR / "README.md"
-FOCUS = ("uniform", "joint")
-"""Arms every verdict compares the winner with: the baseline and the full joint sampler."""
+DATASET = "biogen_adme"
+ARMS = ("chemprop_cli", "hpo_defaults", "tuned_uniform", "tuned_joint", "tuned_joint_descriptors")
+TUNED_SPACES = {
+    "tuned_uniform": [REPO_DIR / "search_spaces" / "model.yaml"],
+    "tuned_joint": [REPO_DIR / "search_spaces" / "model.yaml", EVIDENCE_DIR / "joint_biogen.yaml"],
+    "tuned_joint_descriptors": [
+        REPO_DIR / "search_spaces" / "model.yaml",
+        EVIDENCE_DIR / "joint_biogen.yaml",
+        EVIDENCE_DIR / "descriptors.yaml",
+    ],
+}
+"""Search spaces of the tuned arms; the other two arms train the defaults."""
+REFERENCE = "chemprop_cli"
+"""The arm every verdict compares with: what a user gets from chemprop alone."""
+REPORTED = ("pearson_r", "spearman_rho", "mae")
+"""Metrics of the per-endpoint tables (the ones ADMET papers and challenges compare)."""
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A study size: trials per arm, epochs per trial, retraining seeds, training fraction, model space."""
+    """A run size: trials per tuned arm, maximum epochs per training, seeds, training fraction."""
 
     trials: int
     epochs: int
     seeds: int
-    train_fraction: float
-    model_space: str
+    train_fraction: float = 1.0
 
 
 PRESETS = {
-    "tiny": Preset(trials=2, epochs=2, seeds=1, train_fraction=0.1, model_space="small"),
-    "default": Preset(trials=5, epochs=10, seeds=3, train_fraction=0.4, model_space="small"),
-    "large": Preset(trials=40, epochs=30, seeds=5, train_fraction=1.0, model_space="full"),
+    "tiny": Preset(trials=2, epochs=3, seeds=1, train_fraction=0.1),
+    "default": Preset(trials=6, epochs=25, seeds=3),
+    "large": Preset(trials=30, epochs=50, seeds=5),
 }
 
 
@@ -73,261 +93,241 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; a preset fills every size option the user did not give."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(PRESETS), default="default", help="size preset")
-    parser.add_argument("--trials", type=int, help="trials per arm")
-    parser.add_argument("--epochs", type=int, help="epochs per trial and per retraining (>= 2)")
-    parser.add_argument("--seeds", type=int, help="retraining seeds of each arm's best configuration")
-    parser.add_argument("--train-fraction", type=float, help="share of the training split used (0, 1]")
-    parser.add_argument("--model-space", choices=("small", "full"), help="model search space")
+    parser.add_argument("--trials", type=int, help="trials per tuned arm (the baseline trial included)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs of every training (>= 3)")
+    parser.add_argument("--seeds", type=int, help="seeds of each arm's final configuration")
+    parser.add_argument("--train-fraction", type=float, help="share of the training part used (0, 1]")
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run")
+    parser.add_argument("--jobs", type=int, default=2, help="trainings run at once (1 torch thread each)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="product cache (known tables, graphs)")
     parser.add_argument("--data-dir", type=Path, default=None, help="local source files, if not cached")
-    parser.add_argument(
-        "--work-dir", type=Path, help="studies, models, run record (default runs/benchmarks/quality-<scale>)"
-    )
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="tables and plots")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest when shared)")
-    parser.add_argument(
-        "--report-from", type=Path, help="only rewrite tables and plots from a saved quality_record.json"
-    )
+    parser.add_argument("--work-dir", type=Path, help="default runs/benchmarks/model-quality-<scale>")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="tables and CSV files")
+    parser.add_argument("--report-from", type=Path, help="only rewrite the report from a saved record")
     args = parser.parse_args(argv)
     preset = PRESETS[args.scale]
-    for name in ("trials", "epochs", "seeds", "train_fraction", "model_space"):
+    for name in ("trials", "epochs", "seeds", "train_fraction"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(preset, name))
     if args.work_dir is None:
-        args.work_dir = Path("runs/benchmarks") / f"quality-{args.scale}"
-    if args.epochs < 2:
-        parser.error("--epochs must be at least 2 (one warmup epoch plus one more)")
+        args.work_dir = Path("runs/benchmarks") / f"model-quality-{args.scale}"
+    if args.epochs < 3:
+        parser.error("--epochs must be at least 3 (two warm-up epochs plus one more)")
     if args.trials < 1 or args.seeds < 1:
         parser.error("--trials and --seeds must be at least 1")
+    if not 1 <= args.jobs <= max(1, os.cpu_count() or 1):
+        parser.error(f"--jobs must be between 1 and the machine's {os.cpu_count()} cores")
     if not 0.0 < args.train_fraction <= 1.0:
         parser.error("--train-fraction must be in (0, 1]")
     return args
 
 
-def run_settings(args: argparse.Namespace) -> RunSettings:
-    """The settings every arm shares in this run."""
-    return RunSettings(n_trials=args.trials, epochs=args.epochs, model_space=args.model_space)
+# --- configs -----------------------------------------------------------------------------------------
+
+
+def split_config() -> Any:
+    """The known set with the product's scaffold split: what the benchmark table freezes."""
+    from admet_hpo.config.training import TrainingConfig
+
+    return TrainingConfig.model_validate(
+        {"data": {"dataset": DATASET}, "split": {"method": "scaffold", "sizes": [0.8, 0.1, 0.1], "seed": 0}}
+    )
+
+
+def default_training(bench: BenchTable, epochs: int, output_dir: Path) -> dict[str, Any]:
+    """chemprop's default MPNN and optimiser on the frozen table: arm (b), and the tuned arms' base."""
+    return {
+        "data": {"path": str(bench.path), "target_cols": list(bench.target_cols), "split_col": "split"},
+        "split": {"method": "column"},
+        "model": {"message_hidden_dim": 300, "depth": 3, "ffn_hidden_dim": 300, "ffn_num_layers": 1},
+        "optim": {"warmup_epochs": 2, "init_lr": 1e-4, "max_lr": 1e-3, "final_lr": 1e-4},
+        "trainer": {
+            "max_epochs": epochs,
+            "batch_size": 64,
+            "accelerator": "cpu",
+            "early_stopping_patience": None,
+            "progress_bar": False,
+            "seed": 0,
+        },
+        "sampling": {"seed": 0},
+        "output_dir": str(output_dir),
+    }
+
+
+def study_mapping(arm: str, bench: BenchTable, trials: int, epochs: int, output_dir: Path) -> dict[str, Any]:
+    """The study file of tuned arm ``arm``: the defaults as base, the arm's spaces, Hyperband, TPE."""
+    training = default_training(bench, epochs, output_dir / "train")
+    if arm != "tuned_uniform":
+        training["sampling"] = {
+            "seed": 0,
+            "task_oversampling": {"enabled": True},
+            "curriculum": {"enabled": True, "qualities": ["high", "low"]},
+            "batches": {"condition_balanced": True},
+        }
+    return {
+        "name": f"quality-{arm}",
+        "description": f"benchmarks/quality_study.py arm {arm}",
+        "search_spaces": [str(path) for path in TUNED_SPACES[arm]],
+        "training": training,
+        "metric": "val_loss",
+        "direction": "minimize",
+        "sampler": {"type": "tpe", "seed": 0, "args": {"n_startup_trials": max(1, trials // 3)}},
+        "pruner": {"type": "hyperband"},
+        "n_trials": trials,
+        "output_dir": str(output_dir),
+    }
+
+
+def with_seed(config: Any, seed: int, output_dir: Path) -> Any:
+    """``config`` with model and sampler seeds ``seed`` and its own output folder."""
+    return config.model_copy(
+        update={
+            "trainer": config.trainer.model_copy(update={"seed": seed}),
+            "sampling": config.sampling.model_copy(update={"seed": seed}),
+            "output_dir": output_dir,
+        }
+    )
+
+
+# --- jobs (each runs in a worker process) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every job needs, picklable."""
+
+    bench: BenchTable
+    epochs: int
+    trials: int
+    work_dir: Path
+    cache_dir: Path
 
 
 @dataclass
-class ArmSearch:
-    """One arm's finished study."""
+class Outcome:
+    """One finished job: a seeded training scored on test, or a tuned arm's search."""
 
     arm: str
-    trials: list[dict[str, Any]]
-    best_values: dict[str, Any]
-    best_number: int
-    best_value: float
-    best_output_dir: str
-    minutes: float
+    kind: str  # "train" or "search"
+    seed: int = 0
+    minutes: float = 0.0
+    scores: list[TaskScore] = field(default_factory=list)
+    epochs_run: int = 0
+    best_values: dict[str, Any] = field(default_factory=dict)
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    best_value: float = math.nan
 
 
-@dataclass
-class SeedRun:
-    """One retraining of an arm's best configuration, scored on the test split."""
+def _prepare_process(context: Context) -> None:
+    import torch
 
-    arm: str
-    seed: int
-    scores: list[TaskScore]
-    minutes: float
+    os.environ["ADMET_HPO_CACHE"] = str(context.cache_dir)
+    torch.set_num_threads(1)
 
 
-def trial_rows(arm: str, optuna_study: Any) -> list[dict[str, Any]]:
-    """One row per trial: state, value (last reported value when pruned), epochs, duration, params."""
-    rows = []
-    for trial in optuna_study.get_trials(deepcopy=False):
-        value = trial.value
-        if value is None and trial.intermediate_values:
-            value = trial.intermediate_values[max(trial.intermediate_values)]
-        duration = trial.duration.total_seconds() if trial.duration is not None else math.nan
-        rows.append(
-            {
-                "arm": arm,
-                "trial": trial.number,
-                "state": trial.state.name,
-                "value": math.nan if value is None else float(value),
-                "epochs": int(trial.user_attrs.get("epochs_run", 0)),
-                "seconds": round(duration, 1),
-                "params": json.dumps(trial.params, sort_keys=True),
-            }
-        )
-    return rows
+def chemprop_cli(context: Context, seed: int) -> Outcome:
+    """Arm (a): the ``chemprop train`` CLI with its defaults; its saved model scored on the test rows."""
+    from admet_hpo.config.training import TrainingConfig
+    from admet_hpo.data.training_data import load_training_data
+    from bench_eval import predict_test_split, score_predictions
+
+    _prepare_process(context)
+    bench, out = context.bench, context.work_dir / "chemprop_cli" / f"seed-{seed}"
+    chemprop = Path(sys.executable).with_name("chemprop")
+    command = [str(chemprop), "train", "-i", str(bench.path), "-s", "smiles", "--target-columns"]
+    command += [*bench.target_cols, "--splits-column", "split", "--epochs", str(context.epochs)]
+    command += ["--pytorch-seed", str(seed), "--accelerator", "cpu", "--num-workers", "0", "-o", str(out)]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"chemprop train failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    model_path = next(out.rglob("best*.pt"))
+    config = TrainingConfig.model_validate(default_training(bench, context.epochs, out / "unused"))
+    table, split = load_training_data(config)
+    scores = score_predictions(*predict_test_split(model_path, table, split), table.target_names)
+    return Outcome(
+        "chemprop_cli", "train", seed, (time.perf_counter() - started) / 60, scores, context.epochs
+    )
 
 
-def search_arm(arm: str, settings: RunSettings, work_dir: Path, bench: BenchTable) -> tuple[Study, ArmSearch]:
-    """Write the arm's study file, create the study once and run its trials in this process."""
+def train_seeded(context: Context, arm: str, seed: int, values: dict[str, Any] | None) -> Outcome:
+    """Arms (b)-(e): ``hpo``'s training of the defaults (``values`` None) or of a tuned arm's best values,
+    scored by the run's own test metrics of its best-validation epoch."""
+    from admet_hpo.config.study import load_study
+    from admet_hpo.config.training import TrainingConfig
+    from admet_hpo.search.space import apply_parameters
+    from admet_hpo.training.run import train
+    from bench_eval import scores_from_metrics
+
+    _prepare_process(context)
+    out = context.work_dir / arm / "final" / f"seed-{seed}"
+    if values is None:
+        config = TrainingConfig.model_validate(default_training(context.bench, context.epochs, out))
+    else:
+        study = load_study(context.work_dir / arm / "study.yaml")
+        config = apply_parameters(study.base_training, study.space, values)
+    started = time.perf_counter()
+    result = train(with_seed(config, seed, out), progress_bar=False)
+    minutes = (time.perf_counter() - started) / 60
+    return Outcome(arm, "train", seed, minutes, scores_from_metrics(result.test_metrics), result.epochs_run)
+
+
+def search(context: Context, arm: str) -> Outcome:
+    """Arms (c)-(e): the tuned arm's study, run in this process with the product's runner."""
     from admet_hpo.config.study import load_study
     from admet_hpo.orchestration.runner import prepare_study, run_worker
     from admet_hpo.search.space import values_from_params
 
-    mapping = compose_arm(
-        arm, settings, output_dir=work_dir / arm, table_path=bench.path, target_cols=bench.target_cols
-    )
-    study = load_study(write_study_file(mapping, work_dir / arm / "study.yaml"))
+    _prepare_process(context)
+    folder = context.work_dir / arm
+    if (folder / "optuna.db").exists():
+        raise FileExistsError(f"{folder} already holds a study; remove it or choose another --work-dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    mapping = study_mapping(arm, context.bench, context.trials, context.epochs, folder)
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(mapping, sort_keys=False), encoding="utf-8")
+    study = load_study(path)
     started = time.perf_counter()
     optuna_study = prepare_study(study)
-
-    def observe(number: int, epoch: int, metrics: dict[str, float]) -> None:
-        elapsed = (time.perf_counter() - started) / 60
-        print(
-            f"  [{arm}] trial {number} epoch {epoch} val_loss {metrics.get('val_loss', math.nan):.4f} "
-            f"({elapsed:.1f} min)",
-            flush=True,
-        )
-
-    run_worker(study, n_trials=study.n_trials, timeout=None, observer=observe)
+    run_worker(study, n_trials=study.n_trials, timeout=None)
     best = optuna_study.best_trial
-    return study, ArmSearch(
-        arm=arm,
-        trials=trial_rows(arm, optuna_study),
-        best_values=values_from_params(study.space, best.params),
-        best_number=best.number,
-        best_value=float(best.value),
-        best_output_dir=str(best.user_attrs["output_dir"]),
-        minutes=(time.perf_counter() - started) / 60,
-    )
-
-
-def retrain(
-    study: Study, search: ArmSearch, seed: int, data: tuple[MoleculeTable, SplitIndices], work_dir: Path
-) -> SeedRun:
-    """Train the arm's best configuration with ``seed`` (model and sampler) and score it on test."""
-    from admet_hpo.search.space import apply_parameters
-    from admet_hpo.training.run import train
-    from bench_eval import predict_test_split, score_predictions
-
-    config = apply_parameters(study.base_training, study.space, search.best_values)
-    config = config.model_copy(
-        update={
-            "trainer": config.trainer.model_copy(update={"seed": seed, "progress_bar": False}),
-            "sampling": config.sampling.model_copy(update={"seed": seed}),
-            "output_dir": work_dir / search.arm / "retrain" / f"seed-{seed}",
+    trials = [
+        {
+            "arm": arm,
+            "trial": t.number,
+            "state": t.state.name,
+            "value": math.nan if t.value is None else float(t.value),
+            "epochs": int(t.user_attrs.get("epochs_run", 0)),
+            "params": json.dumps(t.params, sort_keys=True),
         }
+        for t in optuna_study.get_trials(deepcopy=False)
+    ]
+    return Outcome(
+        arm,
+        "search",
+        minutes=(time.perf_counter() - started) / 60,
+        best_values=values_from_params(study.space, best.params),
+        trials=trials,
+        best_value=float(best.value),
     )
-    started = time.perf_counter()
-    result = train(config, data=data, progress_bar=False)
-    y_true, y_pred = predict_test_split(result.model_path, *data)
-    scores = score_predictions(y_true, y_pred, result.task_names)
-    for score in scores:  # the saved model must reproduce the run's own test metrics
-        reference = result.test_metrics[score.task].rmse
-        if not math.isclose(score.rmse, reference, rel_tol=1e-4, abs_tol=1e-6):
-            raise RuntimeError(f"{search.arm} seed {seed} {score.task}: RMSE {score.rmse} != {reference}")
-    return SeedRun(search.arm, seed, scores, (time.perf_counter() - started) / 60)
 
 
-def summarise(
-    runs: list[SeedRun], metric: str, tasks: Sequence[str] | None
-) -> dict[str, tuple[float, float]]:
-    """arm -> (mean, sd) over seeds of the task-mean of ``metric`` over ``tasks`` (None = all)."""
-    by_arm: dict[str, list[float]] = {}
-    for run in runs:
-        by_arm.setdefault(run.arm, []).append(task_mean(run.scores, metric, tasks))
-    return {arm: mean_sd(values) for arm, values in by_arm.items()}
+def run_jobs(calls: list[tuple[Any, ...]], jobs: int) -> list[Outcome]:
+    """Run ``(function, *arguments)`` calls in ``jobs`` fresh (spawned) processes, results in call order."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(*call) for call in calls]
+        outcomes = []
+        for future in futures:
+            outcomes.append(future.result())
+            done = outcomes[-1]
+            print(f"== {done.arm} {done.kind} seed {done.seed}: {done.minutes:.1f} min", flush=True)
+    return outcomes
 
 
-def per_task(runs: list[SeedRun], metric: str) -> dict[str, dict[str, tuple[float, float]]]:
-    """arm -> task -> (mean, sd) over seeds of ``metric``."""
-    values: dict[str, dict[str, list[float]]] = {}
-    for run in runs:
-        for score in run.scores:
-            values.setdefault(run.arm, {}).setdefault(score.task, []).append(getattr(score, metric))
-    return {arm: {task: mean_sd(v) for task, v in tasks.items()} for arm, tasks in values.items()}
-
-
-def pm(pair: tuple[float, float]) -> str:
-    """``mean ± sd`` as table text."""
-    return f"{fmt(pair[0])} ± {fmt(pair[1])}"
-
-
-def write_plots(
-    results_dir: Path, searches: list[ArmSearch], runs: list[SeedRun], tasks: Sequence[str]
-) -> list[str]:
-    """The three figures; returns their file names."""
-    import plots
-
-    names = []
-    panels = [
-        ("test RMSE (mean ± sd over seeds)", per_task(runs, "rmse")),
-        ("test Pearson r", per_task(runs, "pearson_r")),
-    ]
-    plots.task_bars(results_dir / "quality_task_bars.png", panels, tasks)
-    names.append("quality_task_bars.png")
-    history = {
-        s.arm: [plots.TrialPoint(t["trial"], t["state"], t["value"]) for t in s.trials] for s in searches
-    }
-    plots.optimisation_history(results_dir / "quality_history.png", history, "validation loss")
-    names.append("quality_history.png")
-    joint = next((s for s in searches if s.arm == "joint"), None)
-    metrics_file = None if joint is None else Path(joint.best_output_dir) / "metrics.json"
-    if metrics_file is not None and metrics_file.is_file():
-        epochs = json.loads(metrics_file.read_text(encoding="utf-8"))["history"]
-        title = f"Best joint trial (#{joint.best_number}): expected draw shares per epoch"
-        plots.sampler_shares(results_dir / "quality_sampler_shares.png", epochs, title)
-        names.append("quality_sampler_shares.png")
-    return names
-
-
-def verdicts(runs: list[SeedRun], focus: Sequence[str]) -> list[str]:
-    """Who wins on the task means of RMSE and R^2, over all tasks and over the PPB tasks."""
-    figures = [
-        ("rmse", None, "mean test RMSE over tasks"),
-        ("r2", None, "mean test R² over tasks"),
-        ("rmse", PPB_TASKS, "mean test RMSE over the PPB tasks"),
-        ("r2", PPB_TASKS, "mean test R² over the PPB tasks"),
-    ]
-    return [verdict(summarise(runs, metric, tasks), metric, what, focus) for metric, tasks, what in figures]
-
-
-def summary_table(runs: list[SeedRun], arms: Sequence[str]) -> str:
-    """Per arm: task means of every metric, and of RMSE / R^2 / r over the PPB tasks (mean ± sd)."""
-    columns = [(m, None, f"mean {m}") for m in METRICS]
-    columns += [(m, PPB_TASKS, f"PPB {m}") for m in ("rmse", "r2", "pearson_r")]
-    summaries = [summarise(runs, metric, tasks) for metric, tasks, _ in columns]
-    rows = [[arm, *(pm(summary[arm]) for summary in summaries)] for arm in arms]
-    return markdown_table(["arm", *(label for _, _, label in columns)], rows)
-
-
-def format_values(values: dict[str, Any]) -> str:
-    """A trial's applied values as compact text (simplex shares as ``{key:share ...}``)."""
-
-    def one(value: Any) -> str:
-        if isinstance(value, dict):
-            return "{" + " ".join(f"{k}:{v:.2f}" for k, v in value.items()) + "}"
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-    return ", ".join(f"{name}={one(value)}" for name, value in values.items())
-
-
-def search_table(searches: list[ArmSearch]) -> str:
-    """Per arm: trials by state, epochs trained, best validation loss, wall time, best parameters."""
-    rows = [
-        [
-            f"{k}. {s.arm}",
-            sum(t["state"] == "COMPLETE" for t in s.trials),
-            sum(t["state"] == "PRUNED" for t in s.trials),
-            sum(t["epochs"] for t in s.trials),
-            s.best_value,
-            f"{s.minutes:.1f}",
-            format_values(s.best_values),
-        ]
-        for k, s in enumerate(searches, start=1)
-    ]
-    header = ["arm", "complete", "pruned", "epochs trained", "best val_loss", "minutes", "best parameters"]
-    return markdown_table(header, rows)
-
-
-def per_task_tables(runs: list[SeedRun], arms: Sequence[str], bench: BenchTable) -> str:
-    """One table per metric: tasks x arms, mean ± sd over seeds, with the test label count."""
-    tables = []
-    for metric in METRICS:
-        values = per_task(runs, metric)
-        rows = [
-            [task, bench.labels["test"][task], *(pm(values[arm][task]) for arm in arms)]
-            for task in bench.target_cols
-        ]
-        tables.append(f"#### Test {metric} per task\n\n" + markdown_table(["task", "n test", *arms], rows))
-    return "\n\n".join(tables)
+# --- report --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -338,12 +338,11 @@ class RunRecord:
     scale: str
     trials: int
     epochs: int
-    model_space: str
-    n_startup_trials: int
+    seeds: int
     machine: str
     bench: dict[str, Any]
-    searches: list[ArmSearch]
-    runs: list[SeedRun]
+    searches: list[Outcome]
+    trainings: list[Outcome]
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -355,144 +354,172 @@ class RunRecord:
     @classmethod
     def load(cls, path: Path) -> RunRecord:
         payload = json.loads(path.read_text(encoding="utf-8"))
-        payload["searches"] = [ArmSearch(**search) for search in payload["searches"]]
-        payload["runs"] = [
-            SeedRun(run["arm"], run["seed"], [TaskScore(**score) for score in run["scores"]], run["minutes"])
-            for run in payload["runs"]
-        ]
+        for key in ("searches", "trainings"):
+            payload[key] = [
+                Outcome(**{**o, "scores": [TaskScore(**s) for s in o["scores"]]}) for o in payload[key]
+            ]
         return cls(**payload)
 
-    def table(self) -> BenchTable:
-        return BenchTable(**{**self.bench, "path": Path(self.bench["path"])})
+    def arms(self) -> list[str]:
+        return [arm for arm in ARMS if any(t.arm == arm for t in self.trainings)]
 
 
-def settings_text(record: RunRecord) -> str:
-    """The command, sizes, data and machine of the run as a markdown list."""
-    bench = record.table()
-    if bench.train_fraction < 1:
-        train_part = f"training part subsampled to {bench.train_fraction:.0%} of its records (seed 0)"
-    else:
-        train_part = "complete training part"
-    seeds = ", ".join(str(seed) for seed in sorted({run.seed for run in record.runs}))
-    return "\n".join(
+def per_arm(trainings: list[Outcome], metric: str, task: str | None) -> dict[str, tuple[float, float]]:
+    """arm -> (mean, sd) over seeds of ``metric`` on ``task`` (None: the mean over tasks)."""
+    values: dict[str, list[float]] = {}
+    for run in trainings:
+        tasks = None if task is None else [task]
+        values.setdefault(run.arm, []).append(task_mean(run.scores, metric, tasks))
+    return {arm: mean_sd(v) for arm, v in values.items()}
+
+
+def pm(pair: tuple[float, float]) -> str:
+    return f"{fmt(pair[0])} ± {fmt(pair[1])}"
+
+
+def summary_table(record: RunRecord) -> str:
+    """Arms x task means of every metric (mean ± sd over seeds)."""
+    columns = {metric: per_arm(record.trainings, metric, None) for metric in METRICS}
+    rows = [[arm, *(pm(columns[metric][arm]) for metric in METRICS)] for arm in record.arms()]
+    return markdown_table(["arm", *(f"mean {metric}" for metric in METRICS)], rows)
+
+
+def endpoint_tables(record: RunRecord) -> str:
+    """One table per reported metric: endpoints x arms, mean ± sd over seeds."""
+    tables = []
+    for metric in REPORTED:
+        rows = []
+        for task in record.bench["target_cols"]:
+            values = per_arm(record.trainings, metric, task)
+            n_test = record.bench["labels"]["test"][task]
+            rows.append([task, n_test, *(pm(values[arm]) for arm in record.arms())])
+        header = ["endpoint", "n test", *record.arms()]
+        tables.append(f"#### Test {metric} per endpoint\n\n" + markdown_table(header, rows))
+    return "\n\n".join(tables)
+
+
+def search_table(record: RunRecord) -> str:
+    """Per tuned arm: trials by state, epochs trained, best val_loss, minutes, best values."""
+    rows = []
+    for s in record.searches:
+        states = [t["state"] for t in s.trials]
+        values = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in s.best_values.items())
+        epochs = sum(t["epochs"] for t in s.trials)
+        rows.append(
+            [s.arm, states.count("COMPLETE"), states.count("PRUNED"), epochs, s.best_value, s.minutes]
+        )
+        rows[-1].append(values)
+    header = ["arm", "complete", "pruned", "epochs trained", "best val_loss", "minutes", "best values"]
+    return markdown_table(header, rows)
+
+
+def verdicts(record: RunRecord) -> list[str]:
+    """Who wins on the task means of Pearson r, Spearman rho and MAE, against chemprop's CLI."""
+    return [
+        verdict(
+            per_arm(record.trainings, metric, None), metric, f"mean test {metric} over endpoints", [REFERENCE]
+        )
+        for metric in REPORTED
+    ]
+
+
+def budget_caveat(record: RunRecord) -> str:
+    """What this budget cannot tell."""
+    return (
+        f"What this budget cannot tell: {record.trials} trials per tuned arm explore a 7-to-12-dimensional "
+        f"space thinly, so a tuned arm that does not beat the defaults says little about what a 100-trial "
+        f"study finds; {record.seeds} seeds give a rough spread only (intervals, not tests); one scaffold "
+        "split of one data set."
+    )
+
+
+def report(record: RunRecord) -> tuple[str, str]:
+    """The full markdown report and the README block."""
+    bench = record.bench
+    rows = bench["rows"]
+    settings = "\n".join(
         [
             f"- command: `{record.command}`",
-            f"- size: {record.trials} trials per arm x {record.epochs} epochs (scale `{record.scale}`), "
-            f"model space `{record.model_space}`, TPE (seed 0, {record.n_startup_trials} random start "
-            "trials), median pruner (2 start trials, 2 warm-up epochs)",
-            f"- retraining seeds {seeds} (trainer.seed = sampling.seed; the split stays fixed); test "
-            "metrics of each run's best-validation-loss epoch",
-            f"- data: `adme_multisource`, scaffold split (seed 0, 80/10/10) frozen into a split column, "
-            f"{train_part}: {bench.rows['train']} train / {bench.rows['val']} val / "
-            f"{bench.rows['test']} test records",
+            f"- size: {record.trials} trials per tuned arm (trial 0 = the defaults), at most {record.epochs} "
+            f"epochs per training, Hyperband pruning, TPE seed 0; final configs trained with seeds "
+            f"1..{record.seeds} (scale `{record.scale}`)",
+            f"- data: `{DATASET}`, scaffold split (seed 0, 80/10/10) frozen into a split column, training "
+            f"part {bench['train_fraction']:.0%}: {rows['train']} train / {rows['val']} val / "
+            f"{rows['test']} test records",
             record.machine,
         ]
     )
-
-
-def report(record: RunRecord, figures: list[str]) -> tuple[str, str]:
-    """The full markdown report (``quality.md``) and the shorter README block."""
-    bench, searches, runs = record.table(), record.searches, record.runs
-    arms = [s.arm for s in searches]
-    settings = settings_text(record)
-    verdict_text = "\n".join(f"- {sentence}" for sentence in verdicts(runs, FOCUS))
-    summary = summary_table(runs, arms)
-    searched = search_table(searches)
-    labels = markdown_table(
-        ["task", "train labels", "val labels", "test labels"],
-        [
-            [task, *(bench.labels[part][task] for part in ("train", "val", "test"))]
-            for task in bench.target_cols
-        ],
-    )
+    verdict_text = "\n".join(f"- {sentence}" for sentence in [*verdicts(record), budget_caveat(record)])
+    parts = [
+        settings,
+        "Verdicts (against chemprop's CLI defaults):\n\n" + verdict_text,
+        "Test metrics, task means, mean ± sd over seeds:\n\n" + summary_table(record),
+        "Searches:\n\n" + search_table(record),
+    ]
     full = "\n\n".join(
         [
-            "# Quality study results (generated by benchmarks/quality_study.py)",
-            settings,
-            "## Verdict\n\n" + verdict_text,
-            "## Test metrics, mean ± sd over seeds (task means; PPB = hPPB, rPPB, dPPB, mPPB)\n\n" + summary,
-            "## Searches\n\n" + searched,
-            "## Per task\n\n" + per_task_tables(runs, arms, bench),
-            "## Labels per task\n\n" + labels,
-            "## Plots\n\n" + "\n\n".join(f"![{name}]({name})" for name in figures),
+            "# Model quality evidence (generated by benchmarks/quality_study.py)",
+            *parts,
+            endpoint_tables(record),
         ]
     )
-    block = "\n\n".join(
-        [
-            settings,
-            verdict_text,
-            summary,
-            searched,
-            "\n\n".join(f"![{name}](results/{name})" for name in figures),
-            "Per-task tables (RMSE, MAE, R², r) and label counts: "
-            "[`results/quality.md`](results/quality.md); raw numbers: `results/quality_trials.csv`, "
-            "`results/quality_test_scores.csv`.",
-        ]
-    )
+    block = "\n\n".join([*parts, endpoint_tables(record), "Raw numbers: `results/model_quality_scores.csv`."])
     return full + "\n", block
 
 
-def run_study(args: argparse.Namespace, clock: Clock) -> RunRecord:
-    """Prepare the data, search every arm, retrain each arm's best configuration with every seed."""
-    import torch
+def write_results(record: RunRecord, results_dir: Path) -> None:
+    """CSV files and ``model_quality.md``; the README block too for the default results folder."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(
+        results_dir / "model_quality_scores.csv",
+        [{"arm": r.arm, "seed": r.seed, **asdict(score)} for r in record.trainings for score in r.scores],
+    )
+    write_csv(results_dir / "model_quality_trials.csv", [row for s in record.searches for row in s.trials])
+    full, block = report(record)
+    (results_dir / "model_quality.md").write_text(full, encoding="utf-8")
+    if results_dir.resolve() == DEFAULT_RESULTS and replace_block(README, "model_quality", block):
+        print(f"updated the model_quality block of {README}", flush=True)
+    print(f"wrote {results_dir / 'model_quality.md'}", flush=True)
 
-    from admet_hpo.data.training_data import load_training_data
-    from bench_data import arms_bench_table
 
-    torch.set_num_threads(args.threads)
-    settings = run_settings(args)
+# --- main ----------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, clock: Clock) -> RunRecord:
+    """Freeze the table, run the searches and the default trainings, then train the tuned finals."""
     work_dir = args.work_dir.resolve()
-    bench = arms_bench_table(args.cache_dir, args.data_dir, work_dir, args.train_fraction)
+    cache_dir = use_cache_dir(args.cache_dir)
+    bench = prepare_bench_table(
+        split_config(),
+        cache_dir=cache_dir,
+        data_dir=args.data_dir,
+        out_dir=work_dir / "data",
+        train_fraction=args.train_fraction,
+    )
     print(f"benchmark table {bench.path}: {bench.rows}", flush=True)
-    studies, searches = [], []
-    for arm in args.arms:
-        print(f"== search: {arm}", flush=True)
-        study, search = search_arm(arm, settings, work_dir, bench)
-        studies.append(study)
-        searches.append(search)
-        print(
-            f"== {arm}: best trial {search.best_number} val_loss {search.best_value:.4f} "
-            f"in {search.minutes:.1f} min",
-            flush=True,
-        )
-    data = load_training_data(studies[-1].base_training)
-    runs = []
-    for study, search in zip(studies, searches, strict=True):
-        for seed in range(1, args.seeds + 1):
-            runs.append(retrain(study, search, seed, data, work_dir))
-            print(
-                f"== retrain {search.arm} seed {seed}: mean test RMSE "
-                f"{task_mean(runs[-1].scores, 'rmse'):.4f} ({runs[-1].minutes:.1f} min)",
-                flush=True,
-            )
+    context = Context(bench, args.epochs, args.trials, work_dir, cache_dir)
+    seeds = range(1, args.seeds + 1)
+    tuned = [arm for arm in args.arms if arm in TUNED_SPACES]
+    first: list[tuple[Any, ...]] = [(search, context, arm) for arm in tuned]
+    if "chemprop_cli" in args.arms:
+        first += [(chemprop_cli, context, seed) for seed in seeds]
+    if "hpo_defaults" in args.arms:
+        first += [(train_seeded, context, "hpo_defaults", seed, None) for seed in seeds]
+    outcomes = run_jobs(first, args.jobs)
+    searches = [o for o in outcomes if o.kind == "search"]
+    finals = [(train_seeded, context, s.arm, seed, s.best_values) for s in searches for seed in seeds]
+    trainings = [o for o in outcomes if o.kind == "train"] + run_jobs(finals, args.jobs)
     return RunRecord(
         command=" ".join(["python", "benchmarks/quality_study.py", *sys.argv[1:]]),
         scale=args.scale,
         trials=args.trials,
         epochs=args.epochs,
-        model_space=args.model_space,
-        n_startup_trials=settings.n_startup_trials,
-        machine=clock.describe(args.threads),
+        seeds=args.seeds,
+        machine=clock.describe(1) + f"\n- jobs at once: {args.jobs}",
         bench=asdict(bench),
         searches=searches,
-        runs=runs,
+        trainings=trainings,
     )
-
-
-def write_results(record: RunRecord, results_dir: Path) -> None:
-    """CSV files, plots and ``quality.md``; the README block too for the default results folder."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(results_dir / "quality_trials.csv", [row for s in record.searches for row in s.trials])
-    write_csv(
-        results_dir / "quality_test_scores.csv",
-        [{"arm": r.arm, "seed": r.seed, **asdict(score)} for r in record.runs for score in r.scores],
-    )
-    figures = write_plots(results_dir, record.searches, record.runs, record.table().target_cols)
-    full, block = report(record, figures)
-    (results_dir / "quality.md").write_text(full, encoding="utf-8")
-    if results_dir.resolve() == DEFAULT_RESULTS and replace_block(README, "quality_study", block):
-        print(f"updated the quality block of {README}", flush=True)
-    print(f"wrote {results_dir / 'quality.md'}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -501,8 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_results(RunRecord.load(args.report_from), args.results_dir)
         return 0
     clock = Clock()
-    record = run_study(args, clock)
-    saved = record.save(args.work_dir / "quality_record.json")
+    record = run(args, clock)
+    saved = record.save(args.work_dir / "model_quality_record.json")
     print(f"saved the run record {saved} ({clock.minutes():.1f} min)", flush=True)
     write_results(record, args.results_dir)
     return 0

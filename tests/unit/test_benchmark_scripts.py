@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -19,6 +21,7 @@ import bench_report  # noqa: E402
 import censoring_modes  # noqa: E402
 import cost_study  # noqa: E402
 import quality_study  # noqa: E402
+import sampler_ablation  # noqa: E402
 from admet_hpo.config.study import load_study  # noqa: E402
 from admet_hpo.data.table import SplitIndices  # noqa: E402
 
@@ -40,11 +43,11 @@ SWITCHES = {  # task oversampling, curriculum, experiment-aware, condition-balan
 
 
 def test_quality_defaults_come_from_the_preset_and_flags_override_them() -> None:
-    args = quality_study.parse_args([])
+    args = sampler_ablation.parse_args([])
     assert (args.trials, args.epochs, args.seeds, args.train_fraction) == (5, 10, 3, 0.4)
-    tiny = quality_study.parse_args(["--scale", "tiny", "--epochs", "3"])
+    tiny = sampler_ablation.parse_args(["--scale", "tiny", "--epochs", "3"])
     assert (tiny.trials, tiny.epochs, tiny.seeds, tiny.model_space) == (2, 3, 1, "small")
-    assert quality_study.parse_args(["--scale", "large"]).model_space == "full"
+    assert sampler_ablation.parse_args(["--scale", "large"]).model_space == "full"
     assert args.work_dir == Path("runs/benchmarks/quality-default")
     assert tiny.work_dir == Path("runs/benchmarks/quality-tiny")
 
@@ -55,7 +58,7 @@ def test_quality_defaults_come_from_the_preset_and_flags_override_them() -> None
 )
 def test_quality_rejects_bad_sizes(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
-        quality_study.parse_args(argv)
+        sampler_ablation.parse_args(argv)
 
 
 @pytest.mark.parametrize("argv", [["--cache-trials", "1"], ["--epochs", "1"], ["--train-fraction", "1.5"]])
@@ -256,3 +259,84 @@ def test_search_efficiency_parity_needs_the_biogen_file(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit, match=r"ADME_public_set_3521\.csv"):
         search_efficiency.parity_table(tmp_path, tmp_path)
+
+
+def _evidence_bench(tmp_path: Path) -> bench_data.BenchTable:
+    path = tmp_path / "biogen_adme_bench.csv"
+    path.write_text("smiles,HLM_CLint,split\nCCO,1.0,train\n", encoding="utf-8")
+    return bench_data.BenchTable(
+        path=path,
+        target_cols=("HLM_CLint", "hPPB"),
+        rows={"train": 8, "val": 1, "test": 1},
+        labels={part: {"HLM_CLint": 1, "hPPB": 1} for part in ("train", "val", "test")},
+        train_fraction=1.0,
+    )
+
+
+def test_model_quality_presets_and_bad_sizes() -> None:
+    default = quality_study.parse_args([])
+    assert (default.trials, default.epochs, default.seeds, default.train_fraction) == (6, 25, 3, 1.0)
+    assert default.work_dir == Path("runs/benchmarks/model-quality-default")
+    assert quality_study.parse_args(["--scale", "tiny", "--seeds", "2"]).seeds == 2
+    for argv in (["--epochs", "2"], ["--trials", "0"], ["--jobs", "0"], ["--jobs", "999"], ["--arms", "x"]):
+        with pytest.raises(SystemExit):
+            quality_study.parse_args(argv)
+
+
+def test_model_quality_defaults_are_chemprops_and_the_tuned_arms_search_their_spaces(tmp_path: Path) -> None:
+    from admet_hpo.config.training import TrainingConfig
+
+    bench = _evidence_bench(tmp_path)
+    defaults = TrainingConfig.model_validate(quality_study.default_training(bench, 7, tmp_path / "out"))
+    model, optim = defaults.model, defaults.optim
+    assert (model.message_hidden_dim, model.depth, model.ffn_hidden_dim, model.ffn_num_layers) == (
+        300,
+        3,
+        300,
+        1,
+    )
+    assert (optim.warmup_epochs, optim.init_lr, optim.max_lr, optim.final_lr) == (2, 1e-4, 1e-3, 1e-4)
+    assert (defaults.trainer.batch_size, defaults.trainer.max_epochs) == (64, 7)
+    assert not defaults.sampling.task_oversampling.enabled
+    searched = {}
+    for arm in ("tuned_uniform", "tuned_joint"):
+        mapping = quality_study.study_mapping(arm, bench, 5, 7, tmp_path / arm)
+        study_file = tmp_path / arm / "study.yaml"
+        study_file.parent.mkdir(parents=True)
+        study_file.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+        study = load_study(study_file)
+        assert study.n_trials == 5 and study.pruner.type == "hyperband"
+        assert study.base_training.model == defaults.model and study.base_training.optim == defaults.optim
+        searched[arm] = set(study.space.parameters)
+    assert {"depth", "message_hidden_dim", "max_lr"} <= searched["tuned_uniform"]
+    assert searched["tuned_joint"] - searched["tuned_uniform"] == {"alpha", "patience", "condition_ratio"}
+
+
+def test_model_quality_report_compares_every_arm_with_chemprops_cli(tmp_path: Path) -> None:
+    bench = _evidence_bench(tmp_path)
+
+    def run(arm: str, seed: int, r: float) -> quality_study.Outcome:
+        scores = [bench_eval.TaskScore(t, 3, 1.0, 0.5, 0.1, r, r) for t in bench.target_cols]
+        return quality_study.Outcome(arm, "train", seed, 1.0, scores, 7)
+
+    trainings = [run("chemprop_cli", s, 0.60 + 0.01 * s) for s in (1, 2)]
+    trainings += [run("tuned_joint", s, 0.80 + 0.01 * s) for s in (1, 2)]
+    search = quality_study.Outcome("tuned_joint", "search", best_values={"depth": 4}, best_value=0.5)
+    search.trials = [{"arm": "tuned_joint", "trial": 0, "state": "COMPLETE", "value": 0.5, "epochs": 7}]
+    record = quality_study.RunRecord(
+        command="python benchmarks/quality_study.py",
+        scale="tiny",
+        trials=1,
+        epochs=7,
+        seeds=2,
+        machine="- machine: test",
+        bench=dataclasses.asdict(bench),
+        searches=[search],
+        trainings=trainings,
+    )
+    saved = quality_study.RunRecord.load(record.save(tmp_path / "record.json"))
+    full, block = quality_study.report(saved)
+    assert "**tuned_joint** is best (0.815 ± 0.007)" in full
+    assert "Against runner-up chemprop_cli (0.615 ± 0.007)" in full and "do not overlap" in full
+    assert "#### Test spearman_rho per endpoint" in block and "| HLM_CLint | 1 |" in block
+    assert "What this budget cannot tell" in block
