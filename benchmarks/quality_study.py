@@ -398,12 +398,19 @@ def endpoint_tables(record: RunRecord) -> str:
     return "\n\n".join(tables)
 
 
+def value_text(value: Any) -> str:
+    """A parameter value as table text: floats to 3 significant digits, simplex shares as ``{key:share}``."""
+    if isinstance(value, dict):
+        return "{" + " ".join(f"{key}:{share:.2f}" for key, share in value.items()) + "}"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def search_table(record: RunRecord) -> str:
     """Per tuned arm: trials by state, epochs trained, best val_loss, minutes, best values."""
     rows = []
     for s in record.searches:
         states = [t["state"] for t in s.trials]
-        values = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in s.best_values.items())
+        values = ", ".join(f"{k}={value_text(v)}" for k, v in s.best_values.items())
         epochs = sum(t["epochs"] for t in s.trials)
         rows.append(
             [s.arm, states.count("COMPLETE"), states.count("PRUNED"), epochs, s.best_value, s.minutes]
@@ -428,7 +435,7 @@ def budget_caveat(record: RunRecord) -> str:
     return (
         f"What this budget cannot tell: {record.trials} trials per tuned arm explore a 7-to-12-dimensional "
         f"space thinly, so a tuned arm that does not beat the defaults says little about what a 100-trial "
-        f"study finds; {record.seeds} seeds give a rough spread only (intervals, not tests); one scaffold "
+        f"study finds; {record.seeds} seed(s) give a rough spread only (intervals, not tests); one scaffold "
         "split of one data set."
     )
 
