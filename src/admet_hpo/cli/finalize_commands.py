@@ -158,5 +158,6 @@ def predict_command(
             error_console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"wrote {output}: {len(source.smiles) - len(prediction.errors)} of {len(source.smiles)} row(s) "
-        f"predicted by {len(ensemble.members)} member(s), tasks {', '.join(ensemble.task_names)}"
+        f"predicted by {len(ensemble.members)} member(s), tasks {', '.join(ensemble.task_names)}",
+        soft_wrap=True,
     )

@@ -48,11 +48,8 @@ def member_name(trial_number: int, seed: int) -> str:
 def member_specs(study: Study, trials: list[FrozenTrial], seeds: int, members_dir: Path) -> list[MemberSpec]:
     """``seeds`` members per trial: the trial's resolved config (base config + its parameters) with
     ``trainer.seed`` = the trial's seed + i (i = 0 .. seeds - 1, so the first member of a trial trains
-    exactly as the trial did), its output in ``members_dir/<member>``, no progress bar.
-
-    Every member must model the same targets on the same scale (``data`` sections equal): averaging
-    predictions of different targets or transforms is meaningless, so a search space that changes them
-    is refused here."""
+    exactly as the trial did), its output in ``members_dir/<member>``, no progress bar. Every member
+    trains on the same data section (targets, transforms) and split: search spaces cannot change them."""
     from admet_hpo.search.objective import trial_config
     from admet_hpo.search.space import values_from_params
 
@@ -66,10 +63,4 @@ def member_specs(study: Study, trials: list[FrozenTrial], seeds: int, members_di
             config.trainer = config.trainer.model_copy(update={"seed": seed, "progress_bar": False})
             config.output_dir = members_dir / name
             specs.append(MemberSpec(name, trial, seed, config))
-    data_sections = {spec.config.data.model_dump_json() for spec in specs}
-    if len(data_sections) > 1:
-        raise ConfigError(
-            f"{study.source}: the selected trials train on different data sections (targets or transforms "
-            "differ); an ensemble needs one: finalize with --top-k 1 or keep data.* out of the search space"
-        )
     return specs
