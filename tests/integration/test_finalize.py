@@ -107,7 +107,7 @@ def test_finalize_retrains_the_top_trials_with_each_seed(finalized) -> None:
     assert manifest.members[1].best_val_loss != pytest.approx(ranked[0].value, rel=1e-5)
     assert manifest.task_names == ["logD", "solubility", "clearance", "permeability", "toxicity"]
     assert np.isfinite(manifest.metrics["test/mean_rmse"]) and "val/logD/pearson_r" in manifest.metrics
-    assert "4 members" in output and "version 1" in output
+    assert "4 member(s)" in output and "version 1" in output
 
 
 def chemprop_predict(model: Path, smiles_file: Path, out: Path) -> pd.DataFrame:

@@ -79,11 +79,14 @@ def finalize_command(
             f"[yellow]warning:[/] asked for the top {top_k} trials, the study has {len(trials)} completed"
         )
     console.print(
-        f"wrote ensemble {final.folder}: {len(manifest.members)} members from trial(s) {trials}",
+        f"wrote ensemble {final.folder}: {len(manifest.members)} member(s) from trial(s) {trials}",
         soft_wrap=True,
     )
     console.print(_metrics_line(manifest), soft_wrap=True)
     if register_model:
+        import os
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in our output
         parent = optuna_study.user_attrs.get(PARENT_RUN_ATTR)
         registered = log_ensemble(
             final.folder, manifest, study.mlflow_tracking_uri, parent if isinstance(parent, str) else None

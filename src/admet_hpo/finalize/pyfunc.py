@@ -2,8 +2,10 @@
 
 The logged model holds the ensemble folder as its artifact ``ensemble`` and this package's source as
 its code (so the model loads with ``mlflow.pyfunc.load_model`` wherever chemprop and the packages of
-:func:`runtime_requirements` are installed). Predictions are :meth:`Ensemble.predict`'s: raw units,
-members' spread on the modelled scale, NaN for a SMILES RDKit cannot parse.
+:func:`runtime_requirements` are installed); it is logged "from code"
+(:mod:`admet_hpo.finalize.model_code`), so loading it unpickles no Python object. Predictions are
+:meth:`Ensemble.predict`'s: raw units, members' spread on the modelled scale, NaN for a SMILES RDKit
+cannot parse.
 """
 
 from __future__ import annotations

@@ -93,12 +93,7 @@ def log_ensemble(
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
-    from admet_hpo.finalize.pyfunc import (
-        ARTIFACT_KEY,
-        EnsembleModel,
-        ensemble_signature,
-        runtime_requirements,
-    )
+    from admet_hpo.finalize.pyfunc import ARTIFACT_KEY, ensemble_signature, runtime_requirements
     from admet_hpo.tracking.tracker import PARENT_RUN_TAG, ROLE_TAG, STUDY_NAME_TAG
 
     client = mlflow.MlflowClient(tracking_uri)
@@ -125,7 +120,7 @@ def log_ensemble(
             with mlflow.start_run(run_id=run_id):
                 info = mlflow.pyfunc.log_model(
                     name=MODEL_NAME,
-                    python_model=EnsembleModel(),
+                    python_model=str(Path(__file__).with_name("model_code.py")),
                     artifacts={ARTIFACT_KEY: str(folder)},
                     code_paths=[str(package_dir)],
                     signature=ensemble_signature(manifest),
