@@ -212,3 +212,19 @@ def test_finalize_refuses_to_overwrite_without_the_flag(finalized) -> None:
     result = invoke("finalize", study_file, "--seeds", "1", "--no-register")
     assert result.exit_code == 2 and "not empty; pass --overwrite" in result.output
     assert json.loads((ensemble / "ensemble.json").read_text()) == before
+
+
+def test_finalize_with_more_trials_asked_than_completed_warns_and_can_skip_mlflow(
+    finalized, tmp_path
+) -> None:
+    study_file, _, _ = finalized
+    study = load_study(study_file)
+    client = mlflow.MlflowClient(study.mlflow_tracking_uri, registry_uri=study.mlflow_tracking_uri)
+    versions = len(client.search_model_versions("name='final-itest'"))
+    result = invoke(
+        "finalize", study_file, "--top-k", "5", "--seeds", "1", "--no-register", "-o", tmp_path / "e"
+    )
+    assert result.exit_code == 0, result.output
+    assert "asked for the top 5 trials, the study has 2 completed" in result.output
+    assert len(read_manifest(tmp_path / "e").members) == 2
+    assert len(client.search_model_versions("name='final-itest'")) == versions
