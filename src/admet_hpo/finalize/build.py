@@ -25,6 +25,7 @@ from admet_hpo.errors import ConfigError
 from admet_hpo.finalize.ensemble import Ensemble, load_ensemble
 from admet_hpo.finalize.manifest import (
     DEFAULT_FOLDER_NAME,
+    MANIFEST_FILE,
     MEMBERS_DIR,
     EnsembleManifest,
     MemberRecord,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
     from admet_hpo.config.study import Study
     from admet_hpo.data.table import MoleculeTable, SplitIndices
-    from admet_hpo.training.run import TrainingResult
 
 MemberObserver = Callable[[int, int, MemberSpec], None]
 """Called with ``(index, count, member)`` before each member trains (e.g. a progress line)."""
@@ -45,11 +45,10 @@ MemberObserver = Callable[[int, int, MemberSpec], None]
 
 @dataclass(frozen=True)
 class FinalizedEnsemble:
-    """What ``hpo finalize`` wrote: the folder, its manifest and the trials it asked for vs used."""
+    """What ``hpo finalize`` wrote: the folder and its manifest."""
 
     folder: Path
     manifest: EnsembleManifest
-    requested_top_k: int
 
 
 def default_ensemble_dir(study: Study) -> Path:
@@ -59,23 +58,23 @@ def default_ensemble_dir(study: Study) -> Path:
 
 def prepare_folder(folder: Path, overwrite: bool) -> None:
     """Make ``folder`` an empty directory; a non-empty one is an error unless ``overwrite``, which removes
-    an earlier ensemble (a folder with ``ensemble.json``) but never any other folder."""
-    from admet_hpo.finalize.manifest import manifest_path
-
+    what ``hpo finalize`` writes (a folder holding only ``ensemble.json`` and ``members/``: an earlier
+    ensemble, or one interrupted before its manifest) but never any other folder."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder}: exists and is not a folder; choose another with -o")
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
             raise ConfigError(f"{folder}: not empty; pass --overwrite to replace it, or -o another folder")
-        if not manifest_path(folder).is_file():
-            raise ConfigError(f"{folder}: not empty and not an ensemble folder; refusing to overwrite it")
+        if not {entry.name for entry in folder.iterdir()} <= {MANIFEST_FILE, MEMBERS_DIR}:
+            raise ConfigError(
+                f"{folder}: holds files besides {MANIFEST_FILE} and {MEMBERS_DIR}/, so it is not an "
+                "ensemble folder; refusing to overwrite it"
+            )
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def _train_member(
-    spec: MemberSpec, data: tuple[MoleculeTable, SplitIndices], folder: Path
-) -> tuple[MemberRecord, TrainingResult]:
+def _train_member(spec: MemberSpec, data: tuple[MoleculeTable, SplitIndices], folder: Path) -> MemberRecord:
     """Train one member into its folder: config.yaml, best.pt, metrics.json (Lightning checkpoints are
     removed: best.pt holds the chosen epoch's weights)."""
     from admet_hpo.training.run import train
@@ -88,7 +87,7 @@ def _train_member(
     config_file.write_text(header + dumped, encoding="utf-8")
     result = train(spec.config, progress_bar=False, data=data)
     shutil.rmtree(result.checkpoint_path.parent, ignore_errors=True)
-    record = MemberRecord(
+    return MemberRecord(
         name=spec.name,
         trial=spec.trial.number,
         seed=spec.seed,
@@ -98,7 +97,6 @@ def _train_member(
         config=config_file.relative_to(folder).as_posix(),
         model=result.model_path.relative_to(folder).as_posix(),
     )
-    return record, result
 
 
 def ensemble_metrics(ensemble: Ensemble, table: MoleculeTable, split: SplitIndices) -> dict[str, float]:
@@ -138,7 +136,7 @@ def finalize_study(
     if top_k < 1 or seeds < 1:
         raise ConfigError(f"--top-k and --seeds must be at least 1 (got {top_k} and {seeds})")
     trials = top_trials(optuna_study, top_k)
-    folder = Path(folder) if folder is not None else default_ensemble_dir(study)
+    folder = (Path(folder) if folder is not None else default_ensemble_dir(study)).resolve()
     specs = member_specs(study, trials, seeds, folder / MEMBERS_DIR)
     prepare_folder(folder, overwrite)
     data = load_training_data(specs[0].config)
@@ -147,7 +145,7 @@ def finalize_study(
     for index, spec in enumerate(specs):
         if observer is not None:
             observer(index, len(specs), spec)
-        records.append(_train_member(spec, data, folder)[0])
+        records.append(_train_member(spec, data, folder))
     data_config = specs[0].config.data
     manifest = EnsembleManifest(
         study=study.name,
@@ -164,4 +162,4 @@ def finalize_study(
     write_manifest(folder, manifest)
     manifest = manifest.model_copy(update={"metrics": ensemble_metrics(load_ensemble(folder), table, split)})
     write_manifest(folder, manifest)
-    return FinalizedEnsemble(folder, manifest, top_k)
+    return FinalizedEnsemble(folder, manifest)

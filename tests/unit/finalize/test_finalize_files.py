@@ -51,9 +51,13 @@ def test_prepare_folder_replaces_only_an_ensemble_and_only_when_asked(make_ensem
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("x")
-    with pytest.raises(ConfigError, match="not an ensemble folder; refusing"):
+    with pytest.raises(ConfigError, match=r"besides ensemble\.json and members/, so it is not an ensemble"):
         prepare_folder(other, overwrite=True)
     assert (other / "keep.txt").is_file()
+    interrupted = tmp_path / "interrupted"
+    (interrupted / "members" / "m0").mkdir(parents=True)
+    prepare_folder(interrupted, overwrite=True)
+    assert interrupted.is_dir() and not any(interrupted.iterdir())
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="is not a folder"):
         prepare_folder(tmp_path / "file", overwrite=True)

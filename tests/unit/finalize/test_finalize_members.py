@@ -80,3 +80,12 @@ def test_members_are_the_trial_configs_with_consecutive_seeds(make_study, tmp_pa
     assert all(s.config.output_dir == tmp_path / "members" / s.name for s in specs)
     assert all(s.config.trainer.seed == s.seed and not s.config.trainer.progress_bar for s in specs)
     assert member_name(12, 0) == "trial-0012-seed-0"
+
+
+def test_finalize_needs_at_least_one_trial_and_one_seed(make_study) -> None:
+    from admet_hpo.finalize.build import finalize_study
+
+    study = make_study({"depth": {"path": "model.depth", "type": "int", "low": 1, "high": 4}})
+    for top_k, seeds in ((0, 1), (1, 0)):
+        with pytest.raises(ConfigError, match="--top-k and --seeds must be at least 1"):
+            finalize_study(study, study_with([(0.1, TrialState.COMPLETE)]), top_k=top_k, seeds=seeds)
