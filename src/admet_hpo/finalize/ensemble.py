@@ -39,6 +39,8 @@ from admet_hpo.training.prediction import evaluation_loader, predict
 
 SD_SUFFIX = "_sd"
 _BATCH_SIZE = 256
+#: Molecules featurised and predicted at a time, so that a large input's graphs never all sit in memory.
+CHUNK_ROWS = 20_000
 
 
 def prediction_columns(task_names: Sequence[str]) -> list[str]:
@@ -127,7 +129,7 @@ class Ensemble:
 
     def predict(self, smiles: Sequence[str | None]) -> EnsemblePrediction:
         """Predict every SMILES (see :class:`EnsemblePrediction`); missing and unparsable ones get NaN
-        and their reason instead of a prediction."""
+        and their reason instead of a prediction. Molecules go through in chunks of :data:`CHUNK_ROWS`."""
         errors: dict[int, str] = {}
         for position, text in enumerate(smiles):
             reason = "empty SMILES" if text is None else smiles_error(str(text))
@@ -136,11 +138,12 @@ class Ensemble:
         valid = [i for i in range(len(smiles)) if i not in errors]
         shape = (len(smiles), len(self.task_names))
         values, sd = np.full(shape, np.nan), np.full(shape, np.nan)
-        if valid:
-            table = molecule_table([str(smiles[i]) for i in valid], self.task_names, str(self.folder))
+        for start in range(0, len(valid), CHUNK_ROWS):
+            rows = valid[start : start + CHUNK_ROWS]
+            table = molecule_table([str(smiles[i]) for i in rows], self.task_names, str(self.folder))
             members = self.member_predictions(table)
-            values[valid] = self.to_raw_units(members.mean(axis=0))
-            sd[valid] = members.std(axis=0)
+            values[rows] = self.to_raw_units(members.mean(axis=0))
+            sd[rows] = members.std(axis=0)
         return EnsemblePrediction(self.task_names, values, sd, errors)
 
 

@@ -45,6 +45,18 @@ def test_prediction_is_the_members_mean_with_their_sd_and_bad_rows_left_empty(ma
     assert len(frame) == len(SMILES)
 
 
+def test_chunks_give_the_same_predictions(make_ensemble, monkeypatch) -> None:
+    from admet_hpo.finalize import ensemble as ensemble_module
+
+    ensemble = load_ensemble(make_ensemble())
+    whole = ensemble.predict(SMILES)
+    monkeypatch.setattr(ensemble_module, "CHUNK_ROWS", 2)
+    chunked = ensemble.predict(SMILES)
+    np.testing.assert_array_equal(chunked.values, whole.values)
+    np.testing.assert_array_equal(chunked.sd, whole.sd)
+    assert chunked.errors == whole.errors
+
+
 def test_one_member_has_zero_sd_and_no_valid_smiles_predicts_nothing(make_ensemble) -> None:
     ensemble = load_ensemble(make_ensemble(members=1))
     assert (ensemble.predict(["CCO"]).sd == 0).all()
