@@ -36,6 +36,7 @@ def _register() -> None:
         dashboard_commands,
         data_commands,
         engine_commands,
+        finalize_commands,
         ops_commands,
         search_commands,
         study_commands,
@@ -50,6 +51,7 @@ def _register() -> None:
     study_commands.register(app)
     ops_commands.register(app)
     engine_commands.register(app)
+    finalize_commands.register(app)
 
 
 _register()

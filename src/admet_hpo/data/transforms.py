@@ -6,6 +6,9 @@ transformed value: increasing steps keep ``<`` / ``>``, the sign flip swaps them
 negated). A bound below the floor is clipped to it like a value. A value that is not positive when
 ``log10`` meets it is reported (the caller names the cells); the config says how to handle zeros: an
 ``offset`` (``log10(v + offset)``) or a ``floor`` (``log10(max(v, floor))``).
+
+:func:`invert_transform` maps model predictions back to raw units (the clip at the floor is the one
+step it cannot undo: a value at the floor comes back as the floor).
 """
 
 from __future__ import annotations
@@ -44,3 +47,16 @@ def apply_transform(
     if transform.negate:
         out, codes = -out, (-codes).astype(np.int8)
     return out, codes, invalid
+
+
+def invert_transform(transform: TargetTransformConfig, values: np.ndarray) -> np.ndarray:
+    """Values on the modelled scale back in raw assay units: undo the sign flip, ``log10`` and the
+    ``offset`` (in that order). The floor clip is not undone; NaN stays NaN, and a value too large for
+    ``10 ** v`` becomes ``inf``."""
+    out = np.asarray(values, dtype=float)
+    if transform.negate:
+        out = -out
+    if transform.log10:
+        with np.errstate(over="ignore"):
+            out = np.power(10.0, out)
+    return out - transform.offset
