@@ -46,6 +46,14 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip((dx * dy).sum() / np.sqrt((dx**2).sum() * (dy**2).sum()), -1.0, 1.0))
 
 
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r of the ranks; NaN under the same no-spread rule as Pearson r (values equal up to
+    rounding have ranks that order rounding noise)."""
+    if x.size < 2 or _no_spread(x) or _no_spread(y):
+        return float("nan")
+    return _pearson(rankdata(x), rankdata(y))
+
+
 def task_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> TaskMetrics:
     """The metrics of one task from its labelled values and their predictions (1-D, same length).
 
@@ -66,7 +74,7 @@ def task_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> TaskMetrics:
         mae=float(np.abs(residual).mean()),
         r2=r2,
         pearson_r=_pearson(y_true, y_pred),
-        spearman_rho=_pearson(rankdata(y_true), rankdata(y_pred)),
+        spearman_rho=_spearman(y_true, y_pred),
     )
 
 

@@ -90,3 +90,10 @@ def test_flatten_names_and_task_mean_skip_missing_tasks() -> None:
     assert set(flat) == {f"val/{t}/{m}" for t in "ab" for m in METRIC_NAMES} | {
         f"val/mean_{m}" for m in METRIC_NAMES
     }
+
+
+def test_correlations_are_nan_when_predictions_differ_only_by_rounding() -> None:
+    y = np.array([[1.0], [2.0], [3.0]])
+    flat = np.array([[5.0], [5.0 + 1e-10], [5.0 + 2e-10]])  # distinct ranks, no real spread
+    metrics = per_task_metrics(y, flat, ("x",))["x"]
+    assert math.isnan(metrics.pearson_r) and math.isnan(metrics.spearman_rho)
