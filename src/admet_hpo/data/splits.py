@@ -3,7 +3,9 @@
 Rows are grouped before they are assigned, so the records of one molecule (same InChIKey, see
 :func:`admet_hpo.data.molecules.molecule_key`) always land in the same part:
 
-- ``scaffold``: groups are Bemis-Murcko scaffolds (each molecule takes the scaffold of its first record).
+- ``scaffold``: groups are Bemis-Murcko scaffolds joined with molecules: a molecule whose records have
+  different scaffolds (tautomers spelled differently, e.g. 2-pyridone / 2-hydroxypyridine) joins those
+  scaffolds into one group, so no scaffold and no molecule is in two parts.
   Groups larger than half the validation or test target go first, in seeded random order, then the
   rest in seeded random order (the balanced scaffold split of chemprop v1), so big scaffolds fill the
   training set and val/test get many small ones.
@@ -22,6 +24,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from admet_hpo.data.hashing import split_assignment_hash
 from admet_hpo.data.molecules import molecule_keys, murcko_scaffold
@@ -43,9 +47,21 @@ def molecule_codes(table: MoleculeTable) -> np.ndarray:
 
 
 def _scaffold_groups(table: MoleculeTable, molecules: np.ndarray) -> np.ndarray:
-    first_row = np.unique(molecules, return_index=True)[1]
-    scaffold_of_molecule = np.array([murcko_scaffold(table.smiles[row]) for row in first_row], dtype=object)
-    return np.unique(scaffold_of_molecule, return_inverse=True)[1][molecules]
+    """A group id per row: the connected components of the graph linking each row's molecule to its
+    record's scaffold, numbered by first appearance."""
+    scaffolds = np.unique(
+        np.array([murcko_scaffold(s) for s in table.smiles], dtype=object), return_inverse=True
+    )[1]
+    n_molecules = int(molecules.max()) + 1 if len(molecules) else 0
+    n_nodes = n_molecules + (int(scaffolds.max()) + 1 if len(scaffolds) else 0)
+    links = coo_matrix(
+        (np.ones(len(molecules)), (molecules, n_molecules + scaffolds)), shape=(n_nodes, n_nodes)
+    )
+    component = connected_components(links, directed=False)[1][molecules]
+    _, first, inverse = np.unique(component, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse]
 
 
 def _place_groups(groups: np.ndarray, order: np.ndarray, sizes: Sequence[float]) -> np.ndarray:
