@@ -22,3 +22,21 @@ class DataValidationError(AdmetHpoError):
 
 class DataFetchError(AdmetHpoError):
     """A known public data set could not be fetched or failed its checksum."""
+
+
+#: At most this many characters of a user's value are quoted in a message.
+SHOWN_CHARACTERS = 60
+
+
+def shown(value: object, limit: int = SHOWN_CHARACTERS) -> str:
+    """A bounded ``repr`` of ``value`` for messages: long strings and big or deep containers are cut
+    (``'CCCC...'``, ``[1, 2, ...]``) so a huge cell or an expanded YAML value never floods the terminal;
+    the cost is bounded too (containers are not rendered beyond a few items and levels)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    short.maxlist = short.maxtuple = short.maxset = short.maxdict = 6
+    short.maxlevel = 3
+    text = short.repr(value)
+    return text if len(text) <= limit + 8 else text[:limit] + "..."
