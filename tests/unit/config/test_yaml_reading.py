@@ -163,3 +163,34 @@ def test_sampler_argument_types_fail_validate(write: Callable[..., Path]) -> Non
     path = write("study.yaml", STUDY + "n_trials: 2\n" + sampler + "\n")
     output = _validate(path)
     assert f"{path}: sampler.args.n_startup_trials: Input should be a valid integer" in output
+
+
+@pytest.mark.parametrize(
+    ("trainer", "expected"),
+    [
+        ("{devices: banana}", "trainer.devices: 'banana' is not a number"),
+        (
+            "{accelerator: banana}",
+            "training.trainer.accelerator: Input should be 'auto', 'cpu', 'gpu' or 'cuda'",
+        ),
+        (
+            "{accelerator: gpu, devices: '0,0'}",
+            "trainer.devices: '0,0' is not a list of distinct GPU indices",
+        ),
+        ("{devices: 0}", "trainer.devices: 0 is not a number of"),
+    ],
+)
+def test_device_values_no_machine_has_fail_validate(
+    write: Callable[..., Path], trainer: str, expected: str
+) -> None:
+    path = write(
+        "study.yaml", STUDY + f"n_trials: 1\ntraining: {{data: {{dataset: demo}}, trainer: {trainer}}}\n"
+    )
+    assert f"{path}: {expected}" in _validate(path)
+
+
+def test_devices_beyond_this_machine_are_a_validate_warning(write: Callable[..., Path]) -> None:
+    path = write("train.yaml", "data: {dataset: demo}\ntrainer: {accelerator: cpu, devices: 100000}\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: on this machine: trainer.devices: 100000 exceeds this machine" in result.output
