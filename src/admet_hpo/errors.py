@@ -40,3 +40,13 @@ def shown(value: object, limit: int = SHOWN_CHARACTERS) -> str:
     short.maxlevel = 3
     text = short.repr(value)
     return text if len(text) <= limit + 8 else text[:limit] + "..."
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an :class:`OSError` on a path: ``path: reason`` (``path -> other: reason`` for a
+    rename or copy), e.g. ``runs/x/optuna.db: Permission denied``; the reason is the system's text."""
+    reason = error.strerror or str(error)
+    if error.filename is None:
+        return reason
+    where = str(error.filename) if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+    return f"{where}: {reason}"
