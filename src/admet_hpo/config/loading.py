@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from admet_hpo.errors import ConfigError, shown
+from admet_hpo.tracking.urls import mask_data, mask_text
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -179,9 +180,9 @@ def format_validation_error(source: str, error: ValidationError) -> str:
         got_text = (
             ""
             if problem["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict)
-            else f" (got {shown(got)})"
+            else f" (got {shown(mask_data(got))})"
         )
-        lines.append(f"{source}: {key}: {message}{got_text}")
+        lines.append(f"{source}: {key}: {mask_text(message)}{got_text}")
     return "\n".join(lines)
 
 
