@@ -30,7 +30,7 @@ def print_error(message: str) -> None:
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     """The error boundary of a command: an :class:`AdmetHpoError`, or an :class:`OSError` on a path
-    (an output folder under a file or read-only, a missing folder, a full disk, ...), is printed as
+    (an output folder under a file or read-only, a missing folder, ...), is printed as
     one line ``error: ...`` on stderr (the path and the system's reason, see
     :func:`~admet_hpo.errors.describe_os_error`) and exits with status 2, no traceback."""
 

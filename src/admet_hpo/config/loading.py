@@ -166,8 +166,14 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+#: A problem's message is cut after this many characters (the value it quotes is cut much shorter).
+MAX_MESSAGE_CHARACTERS = 1000
+
+
 def format_validation_error(source: str, error: ValidationError) -> str:
-    """One line per problem: ``source: dotted.key: message (got value)``."""
+    """One line per problem: ``source: dotted.key: message (got value)``, credentials masked, the
+    value shortened (:func:`~admet_hpo.errors.shown`) and the message at most
+    :data:`MAX_MESSAGE_CHARACTERS` long."""
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "<top level>"
@@ -182,7 +188,10 @@ def format_validation_error(source: str, error: ValidationError) -> str:
             if problem["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict)
             else f" (got {shown(mask_data(got))})"
         )
-        lines.append(f"{source}: {key}: {mask_text(message)}{got_text}")
+        message = mask_text(message)
+        if len(message) > MAX_MESSAGE_CHARACTERS:  # a validator quoting a huge value
+            message = message[:MAX_MESSAGE_CHARACTERS] + "..."
+        lines.append(f"{source}: {key}: {message}{got_text}")
     return "\n".join(lines)
 
 

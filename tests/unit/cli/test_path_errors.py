@@ -116,3 +116,15 @@ def test_run_with_an_output_dir_it_cannot_create(tmp_path: Path, read_only_dir: 
     study_file.write_text(yaml.safe_dump({**study, "output_dir": str(output)}))
     reason = "Not a directory" if where == "under-a-file" else ""
     _fails_naming(["run", str(study_file)], f"{output}: {reason}")
+
+
+def test_a_rename_names_both_paths_and_an_error_without_a_path_is_not_hidden(tmp_path: Path) -> None:
+    from admet_hpo.errors import describe_os_error
+
+    with pytest.raises(OSError) as caught:
+        (tmp_path / "absent").rename(tmp_path / "other")
+    assert (
+        describe_os_error(caught.value)
+        == f"{tmp_path / 'absent'} -> {tmp_path / 'other'}: No such file or directory"
+    )
+    assert describe_os_error(OSError(28, "No space left on device")) == "No space left on device"

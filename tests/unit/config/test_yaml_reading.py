@@ -194,3 +194,12 @@ def test_devices_beyond_this_machine_are_a_validate_warning(write: Callable[...,
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "warning: on this machine: trainer.devices: 100000 exceeds this machine" in result.output
+
+
+def test_a_validator_quoting_a_huge_value_is_cut(write: Callable[..., Path]) -> None:
+    ratio = ", ".join(f"c{i}: -1" for i in range(20_000))
+    path = write(
+        "train.yaml", f"data: {{dataset: demo}}\nsampling: {{batches: {{condition_ratio: {{{ratio}}}}}}}\n"
+    )
+    output = _validate(path)
+    assert f"{path}: sampling.batches.condition_ratio: weights must be >= 0" in output and len(output) < 2500
