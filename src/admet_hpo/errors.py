@@ -50,3 +50,15 @@ def describe_os_error(error: OSError) -> str:
         return reason
     where = str(error.filename) if error.filename2 is None else f"{error.filename} -> {error.filename2}"
     return f"{where}: {reason}"
+
+
+def non_utf8_position(data: bytes) -> str | None:
+    """Where ``data`` stops being UTF-8 (a leading byte-order mark allowed), for messages:
+    ``byte 0xe9 at byte offset 212 (line 9, column 17)``; ``None`` when it is valid UTF-8."""
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return f"byte 0x{data[exc.start]:02x} at byte offset {exc.start} (line {line}, column {column})"
+    return None

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from admet_hpo.errors import ConfigError, shown
+from admet_hpo.errors import ConfigError, non_utf8_position, shown
 from admet_hpo.tracking.urls import mask_data, mask_text
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -62,15 +62,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _decode(path: Path, data: bytes) -> str:
     """``data`` as UTF-8 text (a byte-order mark is dropped); other bytes are an error with their offset."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ConfigError(
-            f"{path}: not UTF-8 text: byte 0x{data[exc.start]:02x} at byte offset {exc.start} "
-            f"(line {line}, column {column}); save the file as UTF-8"
-        ) from None
+    position = non_utf8_position(data)
+    if position is not None:
+        raise ConfigError(f"{path}: not UTF-8 text: {position}; save the file as UTF-8")
+    return data.decode("utf-8-sig")
 
 
 def _check_depth(text: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from admet_hpo.errors import DataValidationError
+from admet_hpo.errors import DataValidationError, non_utf8_position
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -118,10 +118,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from None
     except pd.errors.ParserError as exc:
         raise DataValidationError(f"{path}: cannot parse as CSV: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(
-            f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
-        ) from None
+    except UnicodeDecodeError:  # its offset is within pandas' read buffer: find the file's own
+        position = non_utf8_position(path.read_bytes()) or "undecodable bytes"
+        raise DataValidationError(f"{path}: not UTF-8 text: {position}; save the CSV as UTF-8") from None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -325,3 +325,17 @@ def test_check_table_reports_every_problem_and_counts(write_csv) -> None:
 def test_guess_target_columns_keeps_mostly_numeric_columns(write_csv) -> None:
     path = write_csv("id,smiles,a,b,experiment\nm1,CCO,1,x,lab\nm2,CCN,2,3,lab\nm3,CCC,,4,lab\n")
     assert guess_target_columns(path, exclude={"smiles", "experiment"}) == ("a", "b")
+
+
+def test_a_latin1_byte_deep_in_a_csv_is_reported_at_its_file_offset(tmp_path: Path) -> None:
+    """pandas reads in chunks: its error offset is within a chunk, the message gives the file's."""
+    rows = "smiles,y\n" + "CCO,1\n" * 60_000
+    path = tmp_path / "table.csv"
+    path.write_bytes(rows.encode() + "CC\xe9,2\n".encode("latin-1"))
+    with pytest.raises(DataValidationError) as caught:
+        load_table(path, TableSpec(target_cols=("y",)))
+    offset = len(rows) + 2
+    assert str(caught.value) == (
+        f"{path}: not UTF-8 text: byte 0xe9 at byte offset {offset} (line 60002, column 3); "
+        "save the CSV as UTF-8"
+    )
