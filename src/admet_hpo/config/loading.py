@@ -180,7 +180,7 @@ def format_validation_error(source: str, error: ValidationError) -> str:
         got = problem.get("input")
         got_text = (
             ""
-            if problem["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict)
+            if problem["type"] in {"missing", "extra_forbidden", "bool_for_number"} or isinstance(got, dict)
             else f" (got {shown(mask_data(got))})"
         )
         message = mask_text(message)
