@@ -29,7 +29,8 @@ def numbers_only(annotation: Any) -> bool:
     return bool(leaves & {int, float}) and not leaves & {bool, Any, object}
 
 
-#: The message of a boolean given where a number is expected.
+#: The error type and message of a boolean given where a number is expected.
+BOOL_FOR_NUMBER_TYPE = "bool_for_number"
 BOOL_FOR_NUMBER = "expected a number, not a boolean (true/false)"
 
 
@@ -47,7 +48,7 @@ class StrictModel(BaseModel):
             return data
         problems = [
             InitErrorDetails(
-                type=PydanticCustomError("bool_for_number", BOOL_FOR_NUMBER), loc=(name,), input=value
+                type=PydanticCustomError(BOOL_FOR_NUMBER_TYPE, BOOL_FOR_NUMBER), loc=(name,), input=value
             )
             for name, value in data.items()
             if isinstance(value, bool)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from admet_hpo.config.base import BOOL_FOR_NUMBER_TYPE
 from admet_hpo.errors import ConfigError, non_utf8_position, shown
 from admet_hpo.tracking.urls import mask_data, mask_text
 
@@ -180,7 +181,8 @@ def format_validation_error(source: str, error: ValidationError) -> str:
         got = problem.get("input")
         got_text = (
             ""
-            if problem["type"] in {"missing", "extra_forbidden", "bool_for_number"} or isinstance(got, dict)
+            if problem["type"] in {"missing", "extra_forbidden", BOOL_FOR_NUMBER_TYPE}
+            or isinstance(got, dict)
             else f" (got {shown(mask_data(got))})"
         )
         message = mask_text(message)
