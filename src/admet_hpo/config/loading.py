@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from admet_hpo.config.base import BOOL_FOR_NUMBER_TYPE
-from admet_hpo.errors import ConfigError, non_utf8_position, shown
+from admet_hpo.errors import SHOWN_CHARACTERS, ConfigError, non_utf8_position, shown
 from admet_hpo.tracking.urls import mask_data, mask_text
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -162,6 +162,11 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+def _short(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters (``abc...``), e.g. a huge key in an error location."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 #: A problem's message is cut after this many characters (the value it quotes is cut much shorter).
 MAX_MESSAGE_CHARACTERS = 1000
 
@@ -172,7 +177,7 @@ def format_validation_error(source: str, error: ValidationError) -> str:
     :data:`MAX_MESSAGE_CHARACTERS` long."""
     lines = []
     for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "<top level>"
+        key = ".".join(_short(str(part)) for part in problem["loc"]) or "<top level>"
         message = problem["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
@@ -186,8 +191,7 @@ def format_validation_error(source: str, error: ValidationError) -> str:
             else f" (got {shown(mask_data(got))})"
         )
         message = mask_text(message)
-        if len(message) > MAX_MESSAGE_CHARACTERS:  # a validator quoting a huge value
-            message = message[:MAX_MESSAGE_CHARACTERS] + "..."
+        message = _short(message, MAX_MESSAGE_CHARACTERS)  # a validator quoting a huge value
         lines.append(f"{source}: {key}: {message}{got_text}")
     return "\n".join(lines)
 

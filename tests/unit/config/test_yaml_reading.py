@@ -203,3 +203,9 @@ def test_a_validator_quoting_a_huge_value_is_cut(write: Callable[..., Path]) -> 
     )
     output = _validate(path)
     assert f"{path}: sampling.batches.condition_ratio: weights must be >= 0" in output and len(output) < 2500
+
+
+def test_a_huge_unknown_key_is_cut_in_the_message(write: Callable[..., Path]) -> None:
+    path = write("study.yaml", STUDY + "n_trials: 1\n? " + "k" * 200_000 + "\n: 1\n")  # explicit key
+    output = _validate(path)
+    assert f"{path}: kkkk" in output and "...: unknown key" in output and len(output) < 1000
