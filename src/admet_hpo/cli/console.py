@@ -10,8 +10,9 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from admet_hpo.errors import AdmetHpoError
+from admet_hpo.errors import AdmetHpoError, describe_os_error
 
 console = Console()
 error_console = Console(stderr=True)
@@ -20,16 +21,30 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def print_error(message: str) -> None:
+    """``error: message`` on stderr, credentials in URLs masked."""
+    from admet_hpo.tracking.urls import mask_text
+
+    error_console.print(f"[bold red]error:[/] {escape(mask_text(message))}", highlight=False, soft_wrap=True)
+
+
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Print an :class:`AdmetHpoError` as ``error: ...`` on stderr and exit with status 2, no traceback."""
+    """The error boundary of a command: an :class:`AdmetHpoError`, or an :class:`OSError` on a path
+    (an output folder under a file or read-only, a missing folder, ...), is printed as
+    one line ``error: ...`` on stderr (the path and the system's reason, see
+    :func:`~admet_hpo.errors.describe_os_error`) and exits with status 2, no traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except AdmetHpoError as exc:
-            error_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
+            print_error(str(exc))
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            print_error(describe_os_error(exc))
+        raise typer.Exit(code=2)
 
     return wrapper
 

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
+from admet_hpo.cli.console import (
+    console,
+    error_console,
+    print_error,
+    quiet_libraries,
+    stop_signals_interrupt,
+    user_errors,
+)
 from admet_hpo.cli.options import StorageOpt, StudyArg, storage_override
 
 if TYPE_CHECKING:
@@ -252,7 +259,7 @@ def schedule_command(
         try:
             _night(load_study(study_file), night, url, "quiet")
         except AdmetHpoError as exc:
-            error_console.print(f"[bold red]error:[/] night {night}: {exc}", highlight=False, soft_wrap=True)
+            print_error(f"night {night}: {exc}")
         except KeyboardInterrupt:
             error_console.print(f"night {night} interrupted: the running trial was marked FAIL")
             raise

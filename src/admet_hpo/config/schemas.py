@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from admet_hpo.config.search_space import SearchSpaceFile
 from admet_hpo.config.study import StudyConfig
 from admet_hpo.config.training import TrainingConfig
+from admet_hpo.errors import ConfigError
 
 #: schema file stem -> model; files are written as ``<stem>.schema.json``
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
@@ -36,7 +37,14 @@ def generate_schemas() -> dict[str, str]:
 
 
 def write_schemas(directory: Path) -> list[Path]:
-    """Write every schema into ``directory`` (created if needed); returns the written paths."""
+    """Write every schema into ``directory`` (created if needed); returns the written paths.
+
+    ``directory`` being a file is a :class:`ConfigError`; other failures are the ``OSError`` naming the
+    path (the CLI prints it as one line)."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(
+            f"{directory}: exists and is not a folder; expected a folder for the .schema.json files"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in generate_schemas().items():

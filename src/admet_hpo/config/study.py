@@ -75,12 +75,29 @@ class PrunerConfig(StrictModel):
         return self
 
 
+#: URI schemes MLflow can track to (a database scheme may name its driver: ``postgresql+psycopg``).
+MLFLOW_SCHEMES = ("file", "http", "https", "databricks", "sqlite", "postgresql", "mysql", "mssql")
+
+
 class MlflowConfig(StrictModel):
     """Where trial runs are tracked."""
 
     tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking URI; default: a SQLite store mlflow.db in output_dir."
+        default=None,
+        description="MLflow tracking URI (" + ", ".join(MLFLOW_SCHEMES) + " or a folder); default: a "
+        "SQLite store mlflow.db in output_dir.",
     )
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        scheme = (value or "").partition("://")[0] if "://" in (value or "") else ""
+        if scheme and scheme.split("+", 1)[0].lower() not in MLFLOW_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}; expected one of {', '.join(MLFLOW_SCHEMES)} "
+                "(with a database driver such as postgresql+psycopg) or a folder path"
+            )
+        return value
 
 
 class HeartbeatConfig(StrictModel):

@@ -11,12 +11,13 @@ from admet_hpo.config.legacy import rewrite_legacy_keys
 from admet_hpo.config.loading import read_yaml_mapping
 from admet_hpo.config.search_space import load_search_space
 from admet_hpo.config.study import StudyConfig, load_study
-from admet_hpo.config.training import TrainingConfig, load_training_config
+from admet_hpo.config.training import TrainerConfig, TrainingConfig, load_training_config
 from admet_hpo.errors import ConfigError
 from admet_hpo.search.algorithms import build_pruner, build_sampler
 from admet_hpo.search.space import ineffective_parameters, space_hash
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.tracking.urls import mask_url
+from admet_hpo.training.devices import plan_devices, visible_gpus
 
 FileKind = Literal["study", "space", "training"]
 
@@ -49,8 +50,31 @@ def detect_kind(path: Path) -> FileKind:
     )
 
 
+#: Machine counts so large that only the form of ``trainer.accelerator`` / ``trainer.devices`` is checked.
+_ANY_MACHINE = 1_000_000
+
+
+def _device_warnings(source: Path, trainer: TrainerConfig) -> list[str]:
+    """Check ``trainer.accelerator`` / ``trainer.devices``: a value no machine can satisfy (``devices:
+    banana``, GPU indices that are not a list) is a :class:`ConfigError`; one beyond *this* machine is a
+    warning, since the file may be checked on a login node and run on a GPU node (training refuses it
+    where it runs)."""
+    gpus = visible_gpus()
+    wants_gpu = trainer.accelerator in ("gpu", "cuda")
+    try:
+        plan_devices(trainer, cpus=_ANY_MACHINE, gpus=gpus or (_ANY_MACHINE if wants_gpu else 0))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        plan_devices(trainer, gpus=gpus)
+    except ConfigError as exc:
+        return [f"on this machine: {exc}"]
+    return []
+
+
 def _check_study(path: Path) -> FileReport:
     study = load_study(path)
+    devices = _device_warnings(path, study.base_training.trainer)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental-feature notices are not problems of the file
         build_sampler(study)
@@ -60,7 +84,9 @@ def _check_study(path: Path) -> FileReport:
         f"study {study.name!r} -> Optuna study {versioned_study_name(study)!r}: {parameters} parameter(s) "
         f"from {files} search space file(s), storage {mask_url(study.storage)}"
     )
-    return FileReport(path, "study", summary, ineffective_parameters(study.base_training, study.space))
+    return FileReport(
+        path, "study", summary, devices + ineffective_parameters(study.base_training, study.space)
+    )
 
 
 def _check_space(path: Path) -> FileReport:
@@ -72,8 +98,10 @@ def _check_space(path: Path) -> FileReport:
 
 def _check_training(path: Path) -> FileReport:
     config = load_training_config(path)
+    devices = _device_warnings(path, config.trainer)
     data = config.data.dataset or config.data.path
-    return FileReport(path, "training", f"training config: data {data}, {config.trainer.max_epochs} epochs")
+    summary = f"training config: data {data}, {config.trainer.max_epochs} epochs"
+    return FileReport(path, "training", summary, devices)
 
 
 _CHECKS = {"study": _check_study, "space": _check_space, "training": _check_training}

@@ -37,7 +37,8 @@ _QUALIFIER_START = ("<", ">", "=", "~", "≤", "≥")
 class ParsedCells:
     """One target column parsed: values (NaN = missing), censoring codes and the offending cells.
 
-    ``non_numeric``: a cell that is neither a number nor a qualified number (``abc``, ``inf``);
+    ``non_numeric``: a cell that is neither a :data:`PLAIN_NUMBER` nor a qualified one (``abc``, ``inf``,
+    ``1_000``);
     ``bad_qualifier``: a cell that starts like a qualifier but is not one (``~5``, ``<<3``, ``<``).
     Offending cells are missing in ``values``.
     """
@@ -48,11 +49,16 @@ class ParsedCells:
     bad_qualifier: np.ndarray
 
 
+#: A plain number: ASCII digits, an optional sign, decimal point and exponent (``12``, ``-0.5``, ``.5``,
+#: ``1.5e-3``). Python's ``float`` would also take ``1_000``, full-width digits, ``inf`` and ``nan``;
+#: in a data table those are typos or placeholders, not numbers.
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _finite(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
+    if PLAIN_NUMBER.fullmatch(text) is None:
         return None
+    value = float(text)
     return value if math.isfinite(value) else None
 
 
@@ -62,8 +68,8 @@ def parse_cell(cell: object) -> tuple[float, int] | str | None:
     if cell is None:
         return None
     if not isinstance(cell, str):
-        value = _finite(str(cell))
-        return "non_numeric" if value is None else (value, EXACT)
+        value = float(cell) if isinstance(cell, int | float) and not isinstance(cell, bool) else math.nan
+        return (value, EXACT) if math.isfinite(value) else "non_numeric"
     text = cell.strip()
     if not text:
         return None

@@ -4,6 +4,13 @@ Every cell comes back as a string or ``None`` (missing), except Parquet numeric 
 numbers; :mod:`admet_hpo.data.validation` decides what each column must hold. Rows whose cells are all
 empty (blank lines) are dropped but never renumber the others: a CSV row's ``line`` is its 1-based line
 in the file (the header is line 1); a Parquet row's ``line`` is its 1-based row number.
+
+Missing cells. In a CSV, an empty cell and pandas' default missing-value markers (``NA``, ``N/A``,
+``n/a``, ``NaN``, ``nan``, ``null``, ``NULL``, ``None``, ``#N/A``, ``<NA>``, ... exactly as written, as
+``pandas.read_csv`` and chemprop read them) are missing, in every column; in a Parquet file, nulls are.
+
+Column names are stripped of surrounding spaces and must then be unique (``smiles,y, y`` is an error,
+as is a ``smiles`` header given twice, which pandas would silently rename ``smiles.1``).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from admet_hpo.errors import DataValidationError
+from admet_hpo.errors import DataValidationError, non_utf8_position
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -61,8 +68,15 @@ def read_table_file(path: Path) -> RawTable:
         )
     if not path.is_file():
         raise DataValidationError(f"{path}: file not found")
-    frame = _read_csv(path) if kind == "csv" else _read_parquet(path)
-    frame.columns = [str(column).strip() for column in frame.columns]
+    if kind == "csv":
+        frame = _read_csv(path)
+        names = _csv_header(path)
+        if len(names) != len(frame.columns):  # rows wider than the header: pandas' own reading stands
+            names = [str(column) for column in frame.columns]
+    else:
+        frame = _read_parquet(path)
+        names = [str(column) for column in frame.columns]
+    frame.columns = _unique_names(path, names, "line 1" if kind == "csv" else "the schema")
     offset = 2 if kind == "csv" else 1
     lines = np.arange(len(frame), dtype=np.int64) + offset
     blank = frame.isna().all(axis=1).to_numpy()
@@ -72,28 +86,41 @@ def read_table_file(path: Path) -> RawTable:
     return RawTable(str(path), frame, lines, location_word(path))
 
 
+def _unique_names(path: Path, names: list[str], where: str) -> list[str]:
+    """``names`` stripped of surrounding spaces; a name given twice is a :class:`DataValidationError`."""
+    stripped = [name.strip() for name in names]
+    first: dict[str, int] = {}
+    for index, name in enumerate(stripped):
+        if name not in first:
+            first[name] = index
+            continue
+        written = {names[first[name]], names[index]}
+        spelled = f" (written {' and '.join(repr(n) for n in sorted(written))})" if len(written) > 1 else ""
+        raise DataValidationError(
+            f"{path}: {where}: column name {name!r} appears twice, as columns {first[name] + 1} and "
+            f"{index + 1}{spelled}; expected unique column names (surrounding spaces do not count)"
+        )
+    return stripped
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header cells as written (``read_csv`` renames a repeated name ``x`` to ``x.1``)."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return [str(name) for name in header.iloc[0]]
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        # Only an empty cell is a missing value: "NA", "null" or "None" are data (a condition may be
-        # named "NA"; a target written "NA" is reported as non-numeric instead of vanishing).
-        return pd.read_csv(
-            path,
-            dtype=str,
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
-            keep_default_na=False,
-            na_values=[""],
-        )
+        return pd.read_csv(path, dtype=str, skip_blank_lines=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise DataValidationError(
             f"{path}: the file is empty; expected a header line with column names"
         ) from None
     except pd.errors.ParserError as exc:
         raise DataValidationError(f"{path}: cannot parse as CSV: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(
-            f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
-        ) from None
+    except UnicodeDecodeError:  # its offset is within pandas' read buffer: find the file's own
+        position = non_utf8_position(path.read_bytes()) or "undecodable bytes"
+        raise DataValidationError(f"{path}: not UTF-8 text: {position}; save the CSV as UTF-8") from None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
+
+from admet_hpo.config.search_space import SearchSpace, SimplexParameter
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.data.censoring import qualifier_columns
 from admet_hpo.data.known.fetch import ensure_known_table
@@ -76,14 +80,57 @@ def check_training_labels(
         )
 
 
+#: The setting whose keys must cover the conditions of the training rows.
+CONDITION_RATIO = "sampling.batches.condition_ratio"
+
+
+def training_conditions(table: MoleculeTable, split: SplitIndices) -> list[str]:
+    """The conditions of the labelled training rows (those batches draw from), sorted."""
+    if table.condition is None:
+        return []
+    rows = split.train[np.isfinite(table.targets[split.train]).any(axis=1)]
+    return sorted({str(value) for value in table.condition[rows] if value != ""})
+
+
+def check_condition_ratio(
+    table: MoleculeTable, split: SplitIndices, keys: Collection[str], where: str
+) -> None:
+    """Every condition of the training rows needs a share among ``keys`` (``where`` names the setting);
+    otherwise a :class:`ConfigError` before anything trains (the batch sampler would fail every trial)."""
+    conditions = training_conditions(table, split)
+    missing = [condition for condition in conditions if condition not in keys]
+    if missing:
+        raise ConfigError(
+            f"{where}: no share for condition(s) {', '.join(map(repr, missing))} of the training rows of "
+            f"{table.source}; expected one key for each of {', '.join(map(repr, conditions))}"
+        )
+
+
+def check_condition_ratios(
+    config: TrainingConfig, table: MoleculeTable, split: SplitIndices, space: SearchSpace | None = None
+) -> None:
+    """:func:`check_condition_ratio` for the config's own ``condition_ratio`` (when batches are
+    condition-balanced) and for every simplex parameter of ``space`` that sets it."""
+    batches = config.sampling.batches
+    if batches.condition_balanced and batches.condition_ratio is not None:
+        check_condition_ratio(table, split, batches.condition_ratio, f"training config: {CONDITION_RATIO}")
+    if space is None:
+        return
+    for name, parameter in space.parameters.items():
+        if isinstance(parameter, SimplexParameter) and parameter.path == CONDITION_RATIO:
+            where = f"{space.sources[name]}: parameters.{name}.keys"
+            check_condition_ratio(table, split, parameter.keys, where)
+
+
 def load_training_data(
-    config: TrainingConfig, cache_dir: Path | str | None = None
+    config: TrainingConfig, cache_dir: Path | str | None = None, space: SearchSpace | None = None
 ) -> tuple[MoleculeTable, SplitIndices]:
     """Resolve, load, validate and split the data of ``config``.
 
     A known data set name uses its cached table (``demo`` is built on the fly; the public sets need
     ``hpo data fetch`` first); a path is read as CSV or Parquet. Raises :class:`DataValidationError` /
-    :class:`DataFetchError` / :class:`ConfigError` with messages naming the file, column and rows.
+    :class:`DataFetchError` / :class:`ConfigError` with messages naming the file, column and rows, also
+    when condition shares (of ``config`` or searched in ``space``) miss a condition of the training rows.
     """
     spec = table_spec_from_config(config)
     table = load_table(resolve_table_path(config, cache_dir), spec)
@@ -95,4 +142,5 @@ def load_training_data(
         split_col=config.data.split_col or "split",
     )
     check_training_labels(table, split, config.split.method)
+    check_condition_ratios(config, table, split, space)
     return table, split

@@ -19,8 +19,11 @@ from admet_hpo.data.molecules import smiles_error
 from admet_hpo.data.reading import RawTable
 from admet_hpo.data.table import MoleculeTable, SkippedRow, TableSpec
 from admet_hpo.data.transforms import apply_transform, describe_transform
+from admet_hpo.errors import shown as short
 
 MAX_SHOWN_ROWS = 5
+#: What a number in a target cell looks like (see ``admet_hpo.data.censoring.PLAIN_NUMBER``).
+NUMBER_FORM = "a plain decimal number such as 12, -0.5 or 1.5e-3"
 SPLIT_VALUES = ("train", "val", "test")
 
 
@@ -87,7 +90,7 @@ class _Collector:
 
 
 def _examples(values: np.ndarray, lines: np.ndarray, location: str) -> str:
-    shown = ", ".join(f"{values[i]!r} at {location} {lines[i]}" for i in range(min(3, len(values))))
+    shown = ", ".join(f"{short(values[i])} at {location} {lines[i]}" for i in range(min(3, len(values))))
     return f" (e.g. {shown})"
 
 
@@ -173,7 +176,7 @@ def _check_target_column(
     cells = raw.cells(column)
     parsed = parse_target_cells(cells)
     for bad, finding, expected in (
-        (parsed.non_numeric, "non-numeric value", "a finite number, or an empty cell for a missing label"),
+        (parsed.non_numeric, "non-numeric value", f"{NUMBER_FORM}, or an empty cell for a missing label"),
         (
             parsed.bad_qualifier,
             "bad qualifier",
@@ -189,6 +192,8 @@ def _check_target_column(
                 fatal=True,
                 detail=_examples(cells[bad], raw.lines[bad], raw.location),
             )
+    if not (np.isfinite(parsed.values).any() or parsed.non_numeric.any() or parsed.bad_qualifier.any()):
+        out.add(column, [], "no labels: every cell is empty", f"{NUMBER_FORM} in a target column", True)
     codes = parsed.codes
     qualifier_col = spec.qualifier_cols.get(column)
     if qualifier_col is not None:
@@ -258,7 +263,7 @@ def _check_category(
     if allowed is not None:
         unknown = ~missing & ~np.isin(values, list(allowed))
         if unknown.any():
-            found = ", ".join(repr(v) for v in dict.fromkeys(values[unknown]))
+            found = ", ".join(short(v) for v in list(dict.fromkeys(values[unknown]))[:MAX_SHOWN_ROWS])
             out.add(
                 column,
                 raw.lines[unknown],

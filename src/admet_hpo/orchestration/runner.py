@@ -266,7 +266,7 @@ def run_worker(
     deadline = None if timeout is None else time.monotonic() + timeout
     tracker = StudyTracker(study.mlflow_tracking_uri)
     tracker.start_study(optuna_study)
-    data = load_training_data(study.base_training)
+    data = load_training_data(study.base_training, space=study.space)
     gate = None
     if n_trials is not None and remaining is not None:
         gate = BudgetGate(

@@ -9,14 +9,20 @@ has; categorical parameters and parameters behind a ``when:`` go to their indepe
 
 from __future__ import annotations
 
+import collections.abc
 import importlib.util
 import inspect
 import math
+import sys
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from admet_hpo.errors import ConfigError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from admet_hpo.config.base import BOOL_FOR_NUMBER, numbers_only
+from admet_hpo.errors import ConfigError, shown
 
 if TYPE_CHECKING:
     from optuna.pruners import BasePruner
@@ -41,31 +47,67 @@ PRUNER_CLASSES = {
 }
 
 
-def _check_argument_names(
+def _annotation(cls: type, parameter: inspect.Parameter) -> Any:
+    """The type of ``cls``'s ``parameter``: Optuna's annotations are strings (postponed evaluation),
+    resolved in its module with ``typing`` and ``collections.abc`` names; ``None`` when it names a type
+    that only exists for type checkers (then no value from a file can be that type anyway)."""
+    if not isinstance(parameter.annotation, str):
+        return None if parameter.annotation is inspect.Parameter.empty else parameter.annotation
+    namespace = {**vars(collections.abc), **vars(typing), **vars(sys.modules[cls.__module__])}
+    try:
+        return eval(parameter.annotation, namespace)  # an annotation from Optuna's source
+    except (NameError, AttributeError, SyntaxError, TypeError):
+        return None
+
+
+def _checked_arguments(
     cls: type, kwargs: dict[str, Any], reserved: Mapping[str, str], source: Path, key: str
-) -> None:
-    """Reject argument names ``cls`` does not take; ``reserved`` maps arguments set by own keys to them."""
-    accepted = [
-        name
+) -> dict[str, Any]:
+    """``kwargs`` checked against ``cls``'s signature: names it takes (``reserved`` maps arguments set by
+    own keys to those keys) and values of the annotated types (no boolean for a number, no ``banana``
+    for an int), so a wrong value fails here, not when a trial asks the sampler. Returns the values as
+    validated (``"10"`` becomes ``10``)."""
+    parameters = {
+        name: parameter
         for name, parameter in inspect.signature(cls.__init__).parameters.items()
         if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-    ]
-    for name in kwargs:
+    }
+    checked = {}
+    for name, value in kwargs.items():
+        where = f"{source}: {key}.args.{name}"
         if name in reserved:
-            raise ConfigError(f"{source}: {key}.args.{name}: set it as {key}.{reserved[name]}, not in args")
-        if name not in accepted:
-            settable = ", ".join(arg for arg in accepted if arg not in reserved) or "none"
+            raise ConfigError(f"{where}: set it as {key}.{reserved[name]}, not in args")
+        if name not in parameters:
+            settable = ", ".join(arg for arg in parameters if arg not in reserved) or "none"
+            raise ConfigError(f"{where}: not an argument of optuna {cls.__name__} (accepted: {settable})")
+        expected = parameters[name].annotation
+        expected = expected if isinstance(expected, str) else getattr(expected, "__name__", str(expected))
+        annotation = _annotation(cls, parameters[name])
+        if annotation is None:
             raise ConfigError(
-                f"{source}: {key}.args.{name}: not an argument of optuna {cls.__name__} "
-                f"(accepted: {settable})"
+                f"{where}: optuna {cls.__name__} expects a Python object ({expected}) that a study file "
+                "cannot give"
             )
+        if isinstance(value, bool) and numbers_only(annotation):
+            raise ConfigError(f"{where}: {BOOL_FOR_NUMBER} (optuna {cls.__name__} expects {expected})")
+        try:
+            adapter = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+            checked[name] = adapter.validate_python(value)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+            raise ConfigError(
+                f"{where}: {problem} (optuna {cls.__name__} expects {expected}; got {shown(value)})"
+            ) from None
+    return checked
 
 
 def _instantiate(cls: type, kwargs: dict[str, Any], source: Path, key: str) -> Any:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: {key}.args: optuna {cls.__name__} rejected {kwargs}: {exc}") from None
+        raise ConfigError(
+            f"{source}: {key}.args: optuna {cls.__name__} rejected {shown(kwargs)}: {shown(str(exc), 200)}"
+        ) from None
 
 
 def build_sampler(study: Study, *, worker_index: int = 0) -> BaseSampler:
@@ -80,8 +122,7 @@ def build_sampler(study: Study, *, worker_index: int = 0) -> BaseSampler:
             f"{', '.join(missing)}, which are not installed (pip install {' '.join(missing)})"
         )
     cls = getattr(optuna.samplers, class_name)
-    kwargs = dict(study.sampler.args)
-    _check_argument_names(cls, kwargs, {"seed": "seed"}, study.source, "sampler")
+    kwargs = _checked_arguments(cls, study.sampler.args, {"seed": "seed"}, study.source, "sampler")
     seed = None if study.sampler.seed is None else study.sampler.seed + worker_index
     return _instantiate(cls, {**kwargs, "seed": seed}, study.source, "sampler")
 
@@ -116,11 +157,11 @@ def _pruner(config: PrunerConfig, epochs: tuple[int, int], source: Path, key: st
     import optuna
 
     cls = getattr(optuna.pruners, PRUNER_CLASSES[config.type])
-    kwargs = dict(config.args)
     if config.type != "patient":
-        _check_argument_names(cls, kwargs, {}, source, key)
+        kwargs = _checked_arguments(cls, config.args, {}, source, key)
         return _instantiate(cls, {**multi_fidelity_arguments(config.type, *epochs), **kwargs}, source, key)
-    _check_argument_names(cls, kwargs, {"patience": "patience", "wrapped_pruner": "wrapped"}, source, key)
+    reserved = {"patience": "patience", "wrapped_pruner": "wrapped"}
+    kwargs = _checked_arguments(cls, config.args, reserved, source, key)
     wrapped = None if config.wrapped is None else _pruner(config.wrapped, epochs, source, f"{key}.wrapped")
     return _instantiate(cls, {**kwargs, "wrapped_pruner": wrapped, "patience": config.patience}, source, key)
 

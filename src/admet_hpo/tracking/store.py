@@ -10,6 +10,9 @@ from admet_hpo.tracking.urls import mask_text, mask_url
 
 _SQLITE_PREFIX = "sqlite:///"
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+#: Stores opened (and so checked) before workers start: databases, and tracking servers, so that an
+#: unreachable server is one clear error instead of a traceback in every worker.
+_CHECKED_SCHEMES = (*_DATABASE_SCHEMES, "http", "https")
 _UNSAFE_DIRECTORY_CHARACTERS = re.compile(r"[^\w.\-]")
 
 
@@ -42,12 +45,13 @@ def ensure_tracking_store(tracking_uri: str) -> None:
 
     Several processes initialising a fresh SQLite (or other SQL) store at the same time can break it, so
     the process that launches workers calls this first (MLflow creates a SQLite file's directory).
-    Other stores (an HTTP tracking server, a file store) need no preparation and are left untouched.
-    Raises :class:`ConfigError` (password masked) when the store cannot be opened; MLflow itself retries
-    opening a database for about 100 s before giving up.
+    An HTTP(S) tracking server is only asked for one experiment (it keeps its own schema); a file store
+    needs no preparation and is left untouched. Raises :class:`ConfigError` (password masked) when the
+    store cannot be opened or reached; MLflow itself retries opening a database for about 100 s, and a
+    request to a server ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` times, before giving up.
     """
     scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme not in _DATABASE_SCHEMES:
+    if scheme not in _CHECKED_SCHEMES:
         return
     import sqlalchemy.exc
     from mlflow import MlflowClient

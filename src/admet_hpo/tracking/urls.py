@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
+import traceback
+import warnings
 from collections.abc import Mapping
 from pathlib import PurePath
+from types import TracebackType
 from typing import Any
 
 MASK = "***"
@@ -118,13 +123,74 @@ class SecretMaskingFilter(logging.Filter):
 
 
 def add_secret_masking(logger: logging.Logger | None = None) -> SecretMaskingFilter:
-    """Attach one :class:`SecretMaskingFilter` to every handler of ``logger`` (default: the root logger).
+    """Attach one :class:`SecretMaskingFilter` to every handler of ``logger``; by default to every
+    handler of every logger that exists now (the root logger's, ours, and the handlers Optuna, MLflow
+    and Lightning install on their own loggers, which do not propagate to the root's).
 
-    Handler filters also see records propagated from child loggers, which logger filters do not. Handlers
-    added later need ``handler.addFilter(...)`` with the returned filter.
+    Handler filters also see records propagated from child loggers, which logger filters do not. Records
+    created after :func:`install_secret_masking` are masked when created, whatever handler prints them.
     """
     masking = SecretMaskingFilter()
-    for handler in (logger or logging.getLogger()).handlers:
-        if not any(isinstance(existing, SecretMaskingFilter) for existing in handler.filters):
-            handler.addFilter(masking)
+    if logger is not None:
+        loggers = [logger]
+    else:
+        existing = logging.Logger.manager.loggerDict.values()
+        loggers = [logging.getLogger(), *(item for item in existing if isinstance(item, logging.Logger))]
+    for each in loggers:
+        for handler in each.handlers:
+            if not any(isinstance(existing, SecretMaskingFilter) for existing in handler.filters):
+                handler.addFilter(masking)
     return masking
+
+
+def _masked_traceback(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """``sys.excepthook``: Python's own traceback text, with credentials masked, on stderr."""
+    sys.stderr.write(mask_text("".join(traceback.format_exception(exc_type, exc, tb))))
+
+
+def _masked_thread_traceback(args: threading.ExceptHookArgs) -> None:
+    """``threading.excepthook``: as :func:`_masked_traceback`, headed by the thread's name."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "unknown"
+    sys.stderr.write(f"Exception in thread {name}:\n")
+    _masked_traceback(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+
+
+def install_secret_masking() -> None:
+    """Mask credentials in everything this process prints about itself, once per process:
+
+    - every log record when it is created (any logger, any handler, handlers added later: Optuna's
+      stderr handler, MLflow's, Lightning's, ours), via the log-record factory, plus a
+      :class:`SecretMaskingFilter` on every handler that exists now (:func:`add_secret_masking`);
+    - warnings (``warnings.formatwarning``);
+    - uncaught exceptions of the main thread (``sys.excepthook``) and of other threads
+      (``threading.excepthook``): the traceback is Python's own, masked.
+
+    Storage and tracking URLs alike are masked by :func:`mask_text`. Calling it again changes nothing.
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    masking = SecretMaskingFilter()
+    make_record = logging.getLogRecordFactory()
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        masking.filter(record)
+        return record
+
+    logging.setLogRecordFactory(masked_record)
+    add_secret_masking()
+    format_warning = warnings.formatwarning
+
+    def masked_warning(*args: Any, **kwargs: Any) -> str:
+        return mask_text(format_warning(*args, **kwargs))
+
+    warnings.formatwarning = masked_warning
+    sys.excepthook = _masked_traceback
+    threading.excepthook = _masked_thread_traceback
+
+
+_installed = False

@@ -94,3 +94,27 @@ def test_check_rejects_a_qualifier_pattern_without_the_placeholder(runner: CliRu
     )
     assert result.exit_code == 2
     assert "must contain {target}" in result.output and "Traceback" not in result.output
+
+
+def test_check_reports_a_named_target_without_labels(runner: CliRunner, write_csv) -> None:
+    path = write_csv("smiles,y,z\nCCO,1,\nCCN,2,\n")
+    result = runner.invoke(app, ["data", "check", str(path), "-t", "y,z"], terminal_width=300)
+    assert result.exit_code == 1, result.output
+    assert f"{path}: column 'z': no labels: every cell is empty" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("header", ["smiles,y, y", "smiles,y,smiles"])
+def test_check_refuses_duplicate_column_names(runner: CliRunner, write_csv, header: str) -> None:
+    path = write_csv(header + "\nCCO,1,2\n")
+    result = runner.invoke(app, ["data", "check", str(path), "-t", "y"], terminal_width=300)
+    assert result.exit_code == 2, result.output
+    assert f"error: {path}: line 1: column name" in result.output and "appears twice" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_names_file_column_and_line_of_a_non_plain_number(runner: CliRunner, write_csv) -> None:
+    path = write_csv("smiles,y\nCCO,1\nCCN,1_000\nCCC,１２\n")
+    result = runner.invoke(app, ["data", "check", str(path), "-t", "y"], terminal_width=300)
+    assert result.exit_code == 1, result.output
+    assert f"{path}: column 'y': 2 non-numeric values at lines 3, 4 (e.g. '1_000' at line 3" in result.output

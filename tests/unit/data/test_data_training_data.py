@@ -109,3 +109,27 @@ def test_public_set_not_in_cache_asks_to_fetch(tmp_path: Path) -> None:
 def test_unknown_known_set_is_named(tmp_path: Path) -> None:
     with pytest.raises(DataFetchError, match=r"unknown data set 'nope'"):
         load_training_data(config(data={"dataset": "nope"}), cache_dir=tmp_path)
+
+
+def test_condition_shares_must_cover_the_training_conditions() -> None:
+    balanced = {"batches": {"condition_balanced": True, "condition_ratio": {"human": 1.0, "dog": 1.0}}}
+    with pytest.raises(
+        ConfigError,
+        match=r"training config: sampling\.batches\.condition_ratio: no share for condition\(s\) 'rat' of "
+        r"the training rows of .*demo.*; expected one key for each of 'human', 'rat'",
+    ):
+        load_training_data(config(data={"dataset": "demo"}, sampling=balanced))
+    unused = {"batches": {"condition_balanced": False, "condition_ratio": {"human": 1.0}}}
+    load_training_data(config(data={"dataset": "demo"}, sampling=unused))  # not balanced: shares unused
+
+
+def test_searched_condition_shares_must_cover_the_training_conditions(write_yaml) -> None:
+    from admet_hpo.config.search_space import load_search_space
+
+    ratio = {"path": "sampling.batches.condition_ratio", "type": "simplex", "keys": ["human", "mouse"]}
+    path = write_yaml("space.yaml", {"parameters": {"shares": ratio}})
+    space = load_search_space(path)
+    with pytest.raises(
+        ConfigError, match=rf"{path}: parameters\.shares\.keys: no share for condition\(s\) 'rat'"
+    ):
+        load_training_data(config(data={"dataset": "demo"}), space=space)

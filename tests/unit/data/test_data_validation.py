@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,25 +80,91 @@ def test_non_numeric_targets_name_column_first_five_lines_and_examples(write_csv
     message = str(caught.value)
     assert "column 'a': 7 non-numeric values at lines 3, 5, 6, 7, 8 and 2 more" in message
     assert "'x1' at line 3" in message
-    assert "expected a finite number, or an empty cell for a missing label" in message
+    assert "expected a plain decimal number such as 12, -0.5 or 1.5e-3, or an empty cell" in message
     assert "column 'b'" not in message
 
 
-def test_only_empty_cells_are_missing_na_words_are_data(write_csv) -> None:
-    path = write_csv("smiles,a,condition\nCCO,1.0,NA\nCCC,NA,human\nCCN,,null\n")
-    with pytest.raises(DataValidationError, match=r"column 'a': 1 non-numeric value at line 3 \(e\.g\. 'NA'"):
-        load_table(path, TableSpec(target_cols=("a",), require_condition=True))
-    table = load_table(
-        write_csv("smiles,a,condition\nCCO,1.0,NA\nCCN,,null\n"), TableSpec(target_cols=("a",))
+@pytest.mark.parametrize("cell", ["1_000", "１２", "٣", "0x10", "Infinity", "-inf", "1e", "1.2.3", "½"])
+def test_only_plain_decimal_numbers_are_numbers(write_csv, cell: str) -> None:
+    path = write_csv(f"smiles,a\nCCO,1\nCCN,{cell}\n")
+    with pytest.raises(DataValidationError) as caught:
+        load_table(path, TableSpec(target_cols=("a",)))
+    assert f"table.csv: column 'a': 1 non-numeric value at line 3 (e.g. {cell!r} at line 3)" in str(
+        caught.value
     )
-    assert list(table.condition) == ["NA", "null"]
-    assert np.isnan(table.targets[1, 0])
+
+
+@pytest.mark.parametrize("cell", ["12", "-0.5", "+.5", "3.", "1.5e-3", "2E+4", " 7 "])
+def test_plain_numbers_are_read(write_csv, cell: str) -> None:
+    table = load_table(write_csv(f'smiles,a\nCCO,"{cell}"\n'), TableSpec(target_cols=("a",)))
+    assert table.targets[0, 0] == float(cell)
+
+
+@pytest.mark.parametrize("marker", ["NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A", "<NA>"])
+def test_pandas_missing_markers_are_missing_cells_in_every_column(write_csv, marker: str) -> None:
+    """As docs/guide/your-data.md says and as pandas and chemprop read a CSV."""
+    table = load_table(
+        write_csv(f"smiles,a,condition\nCCO,1.0,{marker}\nCCN,{marker},human\n"),
+        TableSpec(target_cols=("a",)),
+    )
+    assert np.isnan(table.targets[1, 0]) and table.targets[0, 0] == 1.0
+    assert list(table.condition) == ["", "human"]
+    with pytest.raises(
+        DataValidationError, match=r"column 'condition': 1 row with no condition value at line 2"
+    ):
+        load_table(
+            write_csv(f"smiles,a,condition\nCCO,1.0,{marker}\nCCN,2,human\n"),
+            TableSpec(target_cols=("a",), require_condition=True),
+        )
+
+
+def test_markers_are_matched_as_written(write_csv) -> None:
+    """``na`` or a padded `` NA `` is not one of pandas' markers: a non-numeric value, named."""
+    path = write_csv('smiles,a\nCCO,1\nCCN,na\nCCC," NA "\n')
+    with pytest.raises(DataValidationError, match=r"column 'a': 2 non-numeric values at lines 3, 4"):
+        load_table(path, TableSpec(target_cols=("a",)))
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("smiles,y, y", "line 1: column name 'y' appears twice, as columns 2 and 3 (written ' y' and 'y')"),
+        ("smiles,y,smiles", "line 1: column name 'smiles' appears twice, as columns 1 and 3;"),
+        ("smiles,y,y", "line 1: column name 'y' appears twice, as columns 2 and 3;"),
+    ],
+)
+def test_duplicate_column_names_are_errors(write_csv, header: str, expected: str) -> None:
+    path = write_csv(header + "\nCCO,1,2\n")
+    with pytest.raises(DataValidationError, match="table.csv: " + re.escape(expected)):
+        load_table(path, TableSpec(target_cols=("y",)))
+
+
+def test_a_column_named_like_a_pandas_rename_is_kept(write_csv) -> None:
+    table = load_table(write_csv("smiles,y,y.1\nCCO,1,2\n"), TableSpec(target_cols=("y", "y.1")))
+    assert table.targets.tolist() == [[1.0, 2.0]]
+
+
+def test_a_target_without_labels_is_an_error(write_csv) -> None:
+    path = write_csv("smiles,y,z\nCCO,1,\nCCN,2,NA\n")
+    with pytest.raises(DataValidationError) as caught:
+        load_table(path, TableSpec(target_cols=("y", "z")))
+    assert "table.csv: column 'z': no labels: every cell is empty; expected a plain decimal number" in str(
+        caught.value
+    )
+    assert "column 'y'" not in str(caught.value)
+
+
+def test_a_long_cell_is_shortened_in_messages(write_csv, caplog: pytest.LogCaptureFixture) -> None:
+    huge = "C" * 1_000_000 + "("
+    with caplog.at_level(logging.WARNING, logger="admet_hpo.data.loading"):
+        load_table(write_csv(f"smiles,a\nCCO,1\n{huge},2\n"), TableSpec(target_cols=("a",)))
+    assert "1 unparsable SMILES at line 3 (e.g. 'CCCC" in caplog.text and len(caplog.text) < 2000
 
 
 def test_unparsable_smiles_are_skipped_counted_and_logged(
     write_csv, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write_csv("smiles,a,b\nCCO,1,\nC1CC,2,\nnot_a_smiles,3,\n,4,\nCCN,5,\n")
+    path = write_csv("smiles,a,b\nCCO,1,\nC1CC,2,\nnot_a_smiles,3,\n,4,\nCCN,5,6\n")
     with caplog.at_level(logging.WARNING, logger="admet_hpo.data.loading"):
         table = load_table(path, SPEC)
     assert table.smiles.tolist() == ["CCO", "CCN"]
@@ -258,3 +325,17 @@ def test_check_table_reports_every_problem_and_counts(write_csv) -> None:
 def test_guess_target_columns_keeps_mostly_numeric_columns(write_csv) -> None:
     path = write_csv("id,smiles,a,b,experiment\nm1,CCO,1,x,lab\nm2,CCN,2,3,lab\nm3,CCC,,4,lab\n")
     assert guess_target_columns(path, exclude={"smiles", "experiment"}) == ("a", "b")
+
+
+def test_a_latin1_byte_deep_in_a_csv_is_reported_at_its_file_offset(tmp_path: Path) -> None:
+    """pandas reads in chunks: its error offset is within a chunk, the message gives the file's."""
+    rows = "smiles,y\n" + "CCO,1\n" * 60_000
+    path = tmp_path / "table.csv"
+    path.write_bytes(rows.encode() + "CC\xe9,2\n".encode("latin-1"))
+    with pytest.raises(DataValidationError) as caught:
+        load_table(path, TableSpec(target_cols=("y",)))
+    offset = len(rows) + 2
+    assert str(caught.value) == (
+        f"{path}: not UTF-8 text: byte 0xe9 at byte offset {offset} (line 60002, column 3); "
+        "save the CSV as UTF-8"
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from admet_hpo.config import SamplingConfig
+from admet_hpo.config import CurriculumConfig, SamplingConfig
 from admet_hpo.errors import ConfigError, DataValidationError
 from admet_hpo.sampling import (
     CurriculumState,
@@ -108,7 +109,12 @@ def test_experiment_weights_not_covering_the_data_are_a_config_error(split: Spli
 
 
 def test_curriculum_settings_the_state_rejects_are_a_config_error(split: Split) -> None:
-    sampling = config(curriculum={"enabled": True, "phase_weights": {"warmup": [float("inf"), 1, 1]}})
+    infinite = {"enabled": True, "phase_weights": {"warmup": [float("inf"), 1, 1]}}
+    with pytest.raises(
+        ValidationError, match=r"curriculum\.phase_weights\.warmup\.0\s+Input should be a finite"
+    ):
+        config(curriculum=infinite)  # a config file cannot hold it; a config built in code still can:
+    sampling = SamplingConfig(curriculum=CurriculumConfig.model_construct(**infinite))
     with pytest.raises(
         ConfigError, match=r"sampling\.curriculum: phase_weights: phase 'warmup' weights must be finite"
     ):

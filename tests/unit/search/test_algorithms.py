@@ -100,12 +100,34 @@ def test_cmaes_without_its_package_is_a_clear_error(make_study: Callable[..., St
             {"type": "tpe", "args": {"group": True, "multivariate": False}},
             r"sampler\.args: optuna TPESampler rejected",
         ),
+        (  # a wrong type fails here, not when the first trial past startup asks the sampler
+            {"type": "tpe", "args": {"n_startup_trials": "banana"}},
+            r"sampler\.args\.n_startup_trials: Input should be a valid integer.*"
+            r"\(optuna TPESampler expects int; got 'banana'\)",
+        ),
+        (
+            {"type": "tpe", "args": {"n_startup_trials": True}},
+            r"sampler\.args\.n_startup_trials: expected a number, not a boolean",
+        ),
+        (
+            {"type": "tpe", "args": {"gamma": "lambda n: n"}},
+            r"sampler\.args\.gamma: Input should be callable",
+        ),
+        (
+            {"type": "cmaes", "args": {"independent_sampler": "random"}},
+            r"sampler\.args\.independent_sampler: Input should be an instance of BaseSampler",
+        ),
     ],
 )
 def test_sampler_argument_errors(make_study: Callable[..., Study], sampler: dict, expected: str) -> None:
     study = make_study(sampler=sampler)
     with pytest.raises(ConfigError, match=rf"{re.escape(str(study.source))}: {expected}"):
         build_sampler(study)
+
+
+def test_sampler_argument_values_are_passed_as_validated(make_study: Callable[..., Study]) -> None:
+    sampler = build_sampler(make_study(sampler={"type": "tpe", "args": {"n_startup_trials": "7"}}))
+    assert sampler._n_startup_trials == 7
 
 
 def test_median_pruner_args(make_study: Callable[..., Study]) -> None:
@@ -192,6 +214,14 @@ def test_none_pruner(make_study: Callable[..., Study]) -> None:
             r"pruner\.args\.warmup: not an argument of optuna MedianPruner",
         ),
         ({"type": "median", "args": {"n_startup_trials": -1}}, r"pruner\.args: optuna MedianPruner rejected"),
+        (
+            {"type": "median", "args": {"n_warmup_steps": "banana"}},
+            r"pruner\.args\.n_warmup_steps: Input should be a valid integer.* expects int; got 'banana'",
+        ),
+        (
+            {"type": "hyperband", "args": {"max_resource": 2.5}},
+            r"pruner\.args\.max_resource: .*expects str \| int; got 2\.5",
+        ),
         (
             {"type": "patient", "patience": 1, "args": {"patience": 2}},
             r"pruner\.args\.patience: set it as pruner\.patience",
