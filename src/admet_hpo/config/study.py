@@ -81,6 +81,14 @@ class MlflowConfig(StrictModel):
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; default: a SQLite store mlflow.db in output_dir."
     )
+    ui_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+",
+        description=(
+            "Where the MLflow UI of this store is opened (dashboard notes, 'hpo best' links); default: the "
+            "tracking server itself, or http://127.0.0.1:5000 (what 'mlflow ui' serves) for a local store."
+        ),
+    )
 
 
 class HeartbeatConfig(StrictModel):
