@@ -188,13 +188,14 @@ class TrialObjective:
         metrics = {self.study.metric: value, "epochs": float(result.epochs_run)}
         metrics |= {f"test {task} RMSE": m.rmse for task, m in result.test_metrics.items()}
         ui = MlflowUi.of(self.study)
+        local = ui.start_command is not None  # no tracking server: the artifacts are a folder to show
         note = dashboard_note(
             trial.number,
             metrics,
             run_id,
             ui.run_url(self.tracker.experiment_id, run_id),
             parameters=trial_parameters(trial.params, trial.user_attrs),
-            artifacts=self.tracker.run_link(run_id),
+            artifacts=self.tracker.run_link(run_id) if local else None,
             ui_command=ui.start_command,
         )
         save_trial_note(trial.study, trial._trial_id, note)
