@@ -93,6 +93,8 @@ def study_images(study: optuna.Study) -> dict[str, MatplotlibFigure]:
     images = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
+        # a parameter with one value in every trial (its axis is a point): matplotlib widens it itself
+        warnings.filterwarnings("ignore", message="Attempting to set identical low and high ylims")
         for stem, plot in plots.items():
             figure = plot(masked).figure
             figure.set_size_inches(9, 6)
