@@ -117,9 +117,9 @@ class TrialObjective:
         for key, value in {**self.trial_attrs, WORKER_ATTR: self.worker}.items():
             trial.set_user_attr(key, value)
         values = suggest(trial, self.study.space)
-        config = trial_config(self.study, values, trial.number)
-        for key, share in simplex_share_attrs(self.study.space, values).items():
+        for key, share in simplex_share_attrs(self.study.space, values).items():  # even if config fails
             trial.set_user_attr(key, share)
+        config = trial_config(self.study, values, trial.number)
         trial.set_user_attr(OUTPUT_ATTR, str(config.output_dir))
         run_id = self.run_id = self.tracker.start_trial(trial)
         self.tracker.defer(self.tracker.log_config, run_id, config.model_dump(mode="json"))
