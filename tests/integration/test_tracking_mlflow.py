@@ -160,20 +160,17 @@ def test_config_artifact_and_plots(finished_study, tracking_uri: str, tmp_path: 
     assert config["storage"] == MASKED_STORAGE
     assert config["model"] == {"depth": 3}
     assert config["data"].endswith("best.ckpt")
-    stems = ("optimization_history", "parallel_coordinate", "param_importances")
-    expected = sorted(
-        [f"plots/{stem}.{kind}" for stem in stems for kind in ("html", "png")] + ["plots/plotly.min.js"]
-    )
-    assert sorted(plots) == expected
+    stems = ("optimization_history", "parallel_coordinate", "param_importances", "learning_curve")
+    expected = sorted(f"plots/{stem}.{kind}" for stem in stems for kind in ("html", "png"))
+    assert sorted(plots) == expected  # no parity plot: this fake objective logs no predictions
     assert sorted(a.path for a in client.list_artifacts(tracker.parent_run_id, "plots")) == expected
     folder = Path(client.download_artifacts(tracker.parent_run_id, "plots", str(tmp_path)))
     html = (folder / "optimization_history.html").read_text()
-    assert '<script charset="utf-8" src="plotly.min.js"></script>' in html  # not embedded: loaded beside it
+    assert '<script charset="utf-8" src="https://cdn.plot.ly/plotly-' in html  # loaded, not embedded
     assert (folder / "optimization_history.png").read_bytes().startswith(b"\x89PNG")
-    pages = sum((folder / f"{stem}.{kind}").stat().st_size for stem in stems for kind in ("html", "png"))
-    assert pages < 1_000_000  # what every later invocation logs (plotly.min.js is logged once)
-    again = tracker.log_study_plots(tracker.parent_run_id, study)
-    assert "plots/plotly.min.js" not in again and len(again) == 2 * len(stems)
+    assert sum(path.stat().st_size for path in folder.iterdir()) < 1_000_000
+    assert "val_loss" not in (folder / "learning_curve.html").read_text()  # the fake logs train_loss only
+    assert sorted(tracker.log_study_plots(tracker.parent_run_id, study)) == expected  # replaced, same set
 
 
 def test_no_password_in_any_param_tag_or_artifact(finished_study, tracking_uri: str, tmp_path: Path) -> None:
@@ -331,6 +328,8 @@ def test_parent_run_recorded_concurrently_by_another_worker_wins(
 
     def record_then_overwritten_by_a_rival(key: str, value: str) -> None:
         record(key, value)
+        if key != PARENT_RUN_ATTR:  # e.g. the experiment id
+            return
         experiment_id = client.get_experiment_by_name("parent-race").experiment_id
         rivals.append(client.create_run(experiment_id, run_name="rival").info.run_id)
         record(key, rivals[0])
@@ -365,3 +364,34 @@ def test_unopenable_store_is_a_config_error_without_the_password(
     with pytest.raises(ConfigError, match=r"postgresql\+psycopg://bob:\*\*\*@127\.0\.0\.1:1/x") as raised:
         ensure_tracking_store(f"postgresql+psycopg://bob:{SECRET}@127.0.0.1:1/x")
     assert SECRET not in str(raised.value)
+
+
+def test_study_summary_follows_the_best_trial_and_omits_the_delta_without_a_baseline(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    study = optuna.create_study(study_name="summary", storage=_storage_url(tmp_path))
+    tracker = StudyTracker(tracking_uri)
+    parent = tracker.start_study(study)
+    uniform = optuna.distributions.FloatDistribution(0.0, 1.0)
+
+    def add(state: TrialState, value: float | None, **params: float) -> None:
+        distributions = dict.fromkeys(params, uniform)
+        study.add_trial(
+            optuna.trial.create_trial(state=state, value=value, params=params, distributions=distributions)
+        )
+
+    add(TrialState.COMPLETE, 2.0, x=0.5, y=0.25)
+    tracker.log_study_summary(study)
+    add(TrialState.COMPLETE, 1.0, x=0.125)
+    add(TrialState.PRUNED, None, x=0.75)
+    tracker.log_study_summary(study)
+
+    run = MlflowClient(tracking_uri).get_run(parent)
+    assert run.data.metrics == {
+        "trials_complete": 2.0,
+        "trials_pruned": 1.0,
+        "trials_failed": 0.0,
+        "best_value": 1.0,
+        "best_trial": 1.0,
+    }
+    assert {k: v for k, v in run.data.tags.items() if k.startswith("best.")} == {"best.x": "0.125"}

@@ -56,6 +56,7 @@ def quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # read at each download
     import lightning.pytorch  # noqa: F401 - it sets its loggers to INFO on import: import first
 
     for name in ("lightning.pytorch", "lightning.fabric", "optuna", "mlflow"):

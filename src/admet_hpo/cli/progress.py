@@ -14,6 +14,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from admet_hpo.search.space import trial_parameters
+
 OutputMode = Literal["live", "json", "quiet"]
 
 
@@ -95,7 +97,7 @@ class StudyProgress:
             "trial": trial.number,
             "state": trial.state.name,
             "value": trial.value,
-            "params": trial.params,
+            "params": trial_parameters(trial.params, trial.user_attrs),
             "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
             "error": trial.user_attrs.get("error"),
         }
@@ -127,7 +129,7 @@ class StudyProgress:
         table.add_column()
         if self.best is not None:
             table.add_row("best", f"trial {self.best.number}: {_value(self.best.value)}")
-            table.add_row("params", _params(self.best.params))
+            table.add_row("params", _params(trial_parameters(self.best.params, self.best.user_attrs)))
         if self.current is not None:
             number, epoch, val_loss = self.current
             table.add_row("running", f"trial {number}, epoch {epoch + 1}, val_loss {_value(val_loss)}")
@@ -135,22 +137,23 @@ class StudyProgress:
 
 
 def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
-    """A table of every trial: number, state, value, key parameters, epochs run, MLflow run id, and the
-    SLURM array task (``<job>_<task>``) that ran it when any trial ran in a SLURM job array."""
+    """A table of every trial: number, state, value, key parameters (as applied: simplex shares, not raw
+    draws), epochs run, MLflow run id, and the SLURM array task (``<job>_<task>``) that ran it when any
+    trial ran in a SLURM job array."""
     trials = study.get_trials(deepcopy=False)
     from admet_hpo.orchestration.slurm import slurm_task_label
 
-    names = sorted({name for t in trials for name in t.params})[:key_params]
+    shown = [trial_parameters(t.params, t.user_attrs) for t in trials]
+    names = sorted({name for params in shown for name in params})[:key_params]
     tasks = [slurm_task_label(t.user_attrs) for t in trials]
     placed = any(task is not None for task in tasks)  # the column only for studies run as job arrays
     table = Table(title=f"study {study.study_name}", title_justify="left")
     columns = ("#", "state", "value", *names, "epochs", "mlflow run", *(["slurm task"] if placed else []))
     for column in columns:
         table.add_column(column, justify="right" if column in ("#", "value", "epochs") else "left")
-    for t, task in zip(trials, tasks, strict=True):
+    for t, params, task in zip(trials, shown, tasks, strict=True):
         cells = [
-            _value(t.params[n]) if isinstance(t.params.get(n), float) else str(t.params.get(n, "–"))
-            for n in names
+            _value(params[n]) if isinstance(params.get(n), float) else str(params.get(n, "–")) for n in names
         ]
         table.add_row(
             str(t.number),

@@ -151,6 +151,10 @@ def run_command(
 
         console.print(trials_table(optuna_study))
     _print_summary(summary, json_output)
+    if not json_output and summary.best_number is not None:
+        from admet_hpo.cli.best_report import best_report, print_best_report
+
+        print_best_report(console, best_report(study, optuna_study, optuna_study.best_trial, url))
 
 
 def _placement_attrs() -> dict[str, object]:
@@ -288,23 +292,20 @@ def best_command(
     storage: str | None = StorageOpt,
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The best completed trial: number, value, parameters and MLflow run id."""
-    _, optuna_study = _open(study_file, storage)
-    best = _best_trial(optuna_study, None)
-    record = {
-        "study": optuna_study.study_name,
-        "trial": best.number,
-        "value": best.value,
-        "params": best.params,
-        "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
-    }
+    """The best completed trial: number, value, every parameter as applied, where its model is, and the
+    commands that open the study in optuna-dashboard and in the MLflow UI."""
+    from dataclasses import asdict
+
+    from admet_hpo.cli.best_report import best_report, print_best_report
+
+    study, optuna_study = _open(study_file, storage)
+    report = best_report(
+        study, optuna_study, _best_trial(optuna_study, None), storage_override(storage) or study.storage
+    )
     if json_output:
-        console.print_json(json.dumps(record, default=str))
+        console.print_json(json.dumps(asdict(report), default=str))
         return
-    console.print(f"best trial [bold]{best.number}[/] of {optuna_study.study_name}: value {best.value:.6g}")
-    for name, value in best.params.items():
-        console.print(f"  {name} = {value}")
-    console.print(f"  mlflow run: {record['mlflow_run_id']}")
+    print_best_report(console, report)
 
 
 def _trial_training_config(study: Study, trial: FrozenTrial) -> TrainingConfig:

@@ -87,6 +87,22 @@ class MlflowConfig(StrictModel):
         description="MLflow tracking URI (" + ", ".join(MLFLOW_SCHEMES) + " or a folder); default: a "
         "SQLite store mlflow.db in output_dir.",
     )
+    ui_url: str | None = Field(
+        default=None,
+        description=(
+            "Where the MLflow UI of this store is opened (dashboard notes, 'hpo best' links); default: the "
+            "tracking server itself, or http://127.0.0.1:5000 (what 'mlflow ui' serves) for a local store."
+        ),
+    )
+
+    @field_validator("ui_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/?#]+", value):
+            raise ValueError(
+                f"expected an http:// or https:// address such as http://127.0.0.1:5000, got {value!r}"
+            )
+        return value
 
     @field_validator("tracking_uri")
     @classmethod

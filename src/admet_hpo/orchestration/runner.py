@@ -185,9 +185,11 @@ class _WorkerRun:
         self.tracker.close_stale_runs(self.optuna_study)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Optuna callback: the trial was told normally; close the runs of dead workers' trials."""
+        """Optuna callback: the trial was told normally; close the runs of dead workers' trials and
+        update the study's summary on the parent run (in the tracker's background thread)."""
         self.objective.trial_number = None
         self.close_stale_runs()
+        self.tracker.defer(self.tracker.log_study_summary, study)
 
     def current_trial_id(self) -> int | None:
         """The storage id of the trial this worker runs (from its objective's start until it is told)."""

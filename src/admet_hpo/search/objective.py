@@ -4,7 +4,14 @@ The objective links each trial to its MLflow child run (run id as the trial's ``
 attribute) and closes that run with the trial's final state, whatever ends the trial: completion,
 pruning, an exception, or Ctrl-C. Lightning turns Ctrl-C during training into ``SystemExit``; the
 objective turns it back into ``KeyboardInterrupt`` so that Optuna records the trial FAIL and the caller
-sees an interruption. Each trial records the worker that ran it (``worker`` = ``host:pid``).
+sees an interruption. Each trial records the worker that ran it (``worker`` = ``host:pid``) and the
+applied share of every simplex key (user attribute ``<parameter>.<key>``, see
+:mod:`admet_hpo.search.space`).
+
+Per trial, the MLflow run gets (from the tracker's background thread, off the trial's path) the resolved
+config, lineage tags, the training table as a dataset input, the final metrics, the Lightning
+checkpoint, the chemprop model file ``best.pt`` (what ``chemprop predict`` loads) and the validation and
+test predictions (``predictions.csv``, which the parent run's parity plot reads).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from admet_hpo.search.algorithms import pruning_steps
-from admet_hpo.search.space import apply_parameters, suggest
+from admet_hpo.search.space import apply_parameters, simplex_share_attrs, suggest, trial_parameters
 from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
@@ -110,13 +117,15 @@ class TrialObjective:
         for key, value in {**self.trial_attrs, WORKER_ATTR: self.worker}.items():
             trial.set_user_attr(key, value)
         values = suggest(trial, self.study.space)
+        for key, share in simplex_share_attrs(self.study.space, values).items():  # even if config fails
+            trial.set_user_attr(key, share)
         config = trial_config(self.study, values, trial.number)
         trial.set_user_attr(OUTPUT_ATTR, str(config.output_dir))
         run_id = self.run_id = self.tracker.start_trial(trial)
         self.tracker.defer(self.tracker.log_config, run_id, config.model_dump(mode="json"))
-        self.tracker.defer(
-            self.tracker.log_lineage, run_id, self.data[0].content_hash, self.data[1].split_hash
-        )
+        table, split = self.data
+        self.tracker.defer(self.tracker.log_lineage, run_id, table.content_hash, split.split_hash)
+        self.tracker.defer(self.tracker.log_training_table, run_id, table, split)
         epochs: list[int] = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -151,6 +160,9 @@ class TrialObjective:
         trial.set_user_attr(DEVICE_ATTR, result.device)
         self.tracker.defer(self.tracker.log_final_metrics, run_id, final_metrics(result))
         self.tracker.defer(self.tracker.log_checkpoint, run_id, result.checkpoint_path)
+        self.tracker.defer(self.tracker.log_file, run_id, result.model_path)
+        if result.predictions_path is not None:
+            self.tracker.defer(self.tracker.log_file, run_id, result.predictions_path)
         self.tracker.defer(self.tracker.finish_trial, run_id, TrialState.COMPLETE, value=value)
         self._save_note(trial, run_id, result, value)
         return value
@@ -171,8 +183,19 @@ class TrialObjective:
 
     def _save_note(self, trial: optuna.Trial, run_id: str, result: TrainingResult, value: float) -> None:
         from admet_hpo.tracking.notes import dashboard_note, save_trial_note
+        from admet_hpo.tracking.ui import MlflowUi
 
         metrics = {self.study.metric: value, "epochs": float(result.epochs_run)}
         metrics |= {f"test {task} RMSE": m.rmse for task, m in result.test_metrics.items()}
-        note = dashboard_note(trial.number, metrics, run_id, self.tracker.run_link(run_id))
+        ui = MlflowUi.of(self.study)
+        local = ui.start_command is not None  # no tracking server: the artifacts are a folder to show
+        note = dashboard_note(
+            trial.number,
+            metrics,
+            run_id,
+            ui.run_url(self.tracker.experiment_id, run_id),
+            parameters=trial_parameters(trial.params, trial.user_attrs),
+            artifacts=self.tracker.run_link(run_id) if local else None,
+            ui_command=ui.start_command,
+        )
         save_trial_note(trial.study, trial._trial_id, note)

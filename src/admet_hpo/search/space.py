@@ -10,10 +10,16 @@
 
 Simplex parameters (ratio vectors) use the exponential-spacings construction of a uniform Dirichlet:
 for each key ``k`` the trial suggests a raw float ``u_k`` in ``[SIMPLEX_RAW_LOW, SIMPLEX_RAW_HIGH]`` under
-the Optuna name ``<parameter>.<key>``, and the applied value is ``share_k = -ln(u_k) / sum_j -ln(u_j)``.
+the Optuna name ``<parameter>.<key>.raw``, and the applied value is ``share_k = -ln(u_k) / sum_j -ln(u_j)``.
 With ``u_k`` uniform the shares are uniform on the simplex (Dirichlet(1, ..., 1)); the bounds keep every
 share strictly positive and the sum finite. Optuna stores and models the raw floats; the config gets the
 normalised mapping (shares summing to 1).
+
+Values shown are values used: the objective records each applied share as the trial user attribute
+``<parameter>.<key>`` (:func:`simplex_share_attrs`), and :func:`trial_parameters` gives a trial's
+parameters with every raw draw replaced by that share, which is what ``hpo status``, ``hpo best``, the
+dashboard notes, MLflow params and the plots show. The raw draws stay visible under their ``.raw`` names
+(Optuna's own params, and MLflow params of the same name).
 
 Enabling semantics: a parameter sets one value and never switches a sampler component on. Setting
 ``sampling.task_oversampling.alpha`` has no effect unless ``sampling.task_oversampling.enabled`` is true
@@ -42,6 +48,11 @@ if TYPE_CHECKING:
 
 SIMPLEX_RAW_LOW = 1e-6
 SIMPLEX_RAW_HIGH = 1.0 - 1e-6
+#: Ends the Optuna name of a simplex parameter's raw draw (``condition_ratio.human.raw``).
+SIMPLEX_RAW_SUFFIX = ".raw"
+#: Part of a simplex parameter's hashed definition: how it is stored in Optuna. Studies stored before the
+#: raw draws were named ``<parameter>.<key>.raw`` open as another study version instead of mixing names.
+SIMPLEX_ENCODING = "exponential-spacings; optuna params <parameter>.<key>.raw"
 
 #: Settings that only matter when a switch is on: (path prefix, switch path).
 _SWITCHES = (
@@ -53,9 +64,14 @@ _SWITCHES = (
 )
 
 
+def simplex_share_name(parameter: str, key: str) -> str:
+    """The name of one key's applied share of a simplex parameter (trial user attribute, MLflow param)."""
+    return f"{parameter}.{key}"
+
+
 def simplex_raw_name(parameter: str, key: str) -> str:
     """The Optuna parameter name of one key's raw float of a simplex parameter."""
-    return f"{parameter}.{key}"
+    return simplex_share_name(parameter, key) + SIMPLEX_RAW_SUFFIX
 
 
 def simplex_shares(raw: Mapping[str, float]) -> dict[str, float]:
@@ -111,6 +127,33 @@ def values_from_params(space: SearchSpace, params: Mapping[str, Any]) -> dict[st
         raise ConfigError(f"stored trial parameters do not fit this search space: {exc}") from None
 
 
+def simplex_share_attrs(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, float]:
+    """The applied share of every key of every simplex parameter in ``values`` (as returned by
+    :func:`suggest`), under :func:`simplex_share_name` names: what the objective stores as user
+    attributes."""
+    return {
+        simplex_share_name(name, key): float(share)
+        for name, value in values.items()
+        if isinstance(space.parameters.get(name), SimplexParameter)
+        for key, share in value.items()
+    }
+
+
+def trial_parameters(params: Mapping[str, Any], user_attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's parameters as applied, from its Optuna ``params`` and ``user_attrs``: every simplex raw
+    draw (``<parameter>.<key>.raw``) is replaced, in place, by its applied share (the user attribute
+    ``<parameter>.<key>``); other parameters, and raw draws without a recorded share, are kept as they
+    are."""
+    shown: dict[str, Any] = {}
+    for name, value in params.items():
+        share_name = name.removesuffix(SIMPLEX_RAW_SUFFIX)
+        if name.endswith(SIMPLEX_RAW_SUFFIX) and share_name in user_attrs:
+            shown[share_name] = user_attrs[share_name]
+        else:
+            shown[name] = value
+    return shown
+
+
 def _set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
     *sections, leaf = path.split(".")
     for section in sections:
@@ -146,6 +189,7 @@ def _canonical(parameter: AnyParameter) -> dict[str, Any]:
     definition = parameter.model_dump(mode="json", by_alias=True, exclude={"description", "when"})
     if isinstance(parameter, SimplexParameter):
         definition["keys"] = sorted(parameter.keys)
+        definition["encoding"] = SIMPLEX_ENCODING
     if parameter.when is not None:
         allowed = sorted(parameter.when.allowed, key=lambda value: json.dumps(value))
         definition["when"] = {"param": parameter.when.param, "in": allowed}
@@ -158,7 +202,7 @@ def space_hash(space: SearchSpace) -> str:
     Independent of parameter order, file layout, simplex key order, descriptions and of writing a
     default out or not (``log: false``, ``1`` vs ``1.0`` for a float bound); any change to a name, path,
     type, bound, log flag, step, choice (including choice order, which Optuna distinguishes) or
-    ``when:`` changes it.
+    ``when:`` changes it, and so does the way simplex parameters are stored (:data:`SIMPLEX_ENCODING`).
     """
     canonical = {name: _canonical(parameter) for name, parameter in space.parameters.items()}
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))

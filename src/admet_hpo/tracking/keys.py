@@ -19,3 +19,25 @@ def mlflow_key(name: str) -> str:
         segment for segment in _DISALLOWED.sub("_", name).split("/") if segment not in {"", ".", ".."}
     ]
     return "/".join(segments)[:_MAX_KEY_LENGTH].rstrip("/") or "_"
+
+
+# --- MLflow's standard system tags (https://mlflow.org/docs/latest/tracking/tracking-api#system-tags) ----
+
+USER_TAG = "mlflow.user"
+SOURCE_NAME_TAG = "mlflow.source.name"
+SOURCE_TYPE_TAG = "mlflow.source.type"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+
+# --- the study's summary on its parent run, updated after every trial ------------------------------------
+
+#: Trial user attribute marking the baseline trial (the base training config, untouched by the space).
+BASELINE_ATTR = "baseline"
+BEST_VALUE_METRIC = "best_value"
+BEST_TRIAL_METRIC = "best_trial"
+#: Metrics counting the study's trials by state (``trials_complete``, ``trials_pruned``, ``trials_failed``).
+TRIAL_COUNT_METRICS = {"COMPLETE": "trials_complete", "PRUNED": "trials_pruned", "FAIL": "trials_failed"}
+BASELINE_VALUE_METRIC = "baseline_value"
+#: Best value minus the baseline trial's value (negative: the search beat the baseline when minimising).
+BASELINE_DELTA_METRIC = "best_minus_baseline"
+#: Prefix of the parent run's tags holding the best trial's parameters as applied (``best.max_lr``).
+BEST_PARAM_TAG_PREFIX = "best."

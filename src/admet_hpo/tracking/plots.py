@@ -1,19 +1,26 @@
 """Study-level plots, built only when they can mean something: Optuna's plotly figures (interactive
 HTML) and the same plots from Optuna's matplotlib module (PNG, for reports and offline reading).
 
-An HTML page does not embed plotly.js (4.6 MB): it loads :data:`PLOTLY_JS` from its own folder, which
-the tracker logs once per study beside the pages. Every text in either kind of plot is masked: parameter
-values, tick labels and hover texts can carry URLs with credentials."""
+Both are drawn from a display copy of the study (:func:`display_study`) whose parameters are the values
+trials applied: a simplex parameter appears as its shares (``condition_ratio.human``), not as its raw
+draws, so importances and parallel coordinates speak of what was trained.
+
+An HTML page does not embed plotly.js (4.6 MB): it loads it from plotly's CDN (:data:`PLOTLY_CDN`), so
+every page stays a few kB to a few hundred kB, and it renders in the MLflow UI, which shows an HTML
+artifact alone in a sandboxed frame where files beside it cannot be loaded. Without network access,
+the PNGs are the plots to read. Every text in either kind of plot is masked: parameter values, tick
+labels and hover texts can carry URLs with credentials."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
 
+from admet_hpo.search.space import trial_parameters
 from admet_hpo.tracking.urls import mask_data, mask_text
 
-#: The file name of plotly.js beside the HTML pages (what ``include_plotlyjs="directory"`` loads).
-PLOTLY_JS = "plotly.min.js"
+#: What an HTML page loads plotly.js from (``include_plotlyjs="cdn"``: plotly's CDN, the installed version).
+PLOTLY_CDN = "cdn"
 
 if TYPE_CHECKING:
     import optuna
@@ -52,18 +59,19 @@ def study_figures(study: optuna.Study) -> dict[str, Figure]:
     anything, importances = _plottable(study)
     if not anything:
         return {}
+    shown = display_study(study)
     figures = {
-        "optimization_history": visualization.plot_optimization_history(study),
-        "parallel_coordinate": visualization.plot_parallel_coordinate(study),
+        "optimization_history": visualization.plot_optimization_history(shown),
+        "parallel_coordinate": visualization.plot_parallel_coordinate(shown),
     }
     if importances:
-        figures["param_importances"] = visualization.plot_param_importances(study)
+        figures["param_importances"] = visualization.plot_param_importances(shown)
     return figures
 
 
 def study_images(study: optuna.Study) -> dict[str, MatplotlibFigure]:
-    """The same plots as :func:`study_figures`, drawn by Optuna's matplotlib module (Agg backend) from a
-    copy of the study's completed trials whose categorical values are masked, keyed by file stem."""
+    """The same plots as :func:`study_figures`, drawn by Optuna's matplotlib module (Agg backend) from
+    the same display copy (:func:`display_study`), keyed by file stem."""
     import warnings
 
     import matplotlib
@@ -81,10 +89,12 @@ def study_images(study: optuna.Study) -> dict[str, MatplotlibFigure]:
     }
     if importances:
         plots["param_importances"] = visualization.plot_param_importances
-    masked = _masked_copy(study)
+    masked = display_study(study)
     images = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
+        # a parameter with one value in every trial (its axis is a point): matplotlib widens it itself
+        warnings.filterwarnings("ignore", message="Attempting to set identical low and high ylims")
         for stem, plot in plots.items():
             figure = plot(masked).figure
             figure.set_size_inches(9, 6)
@@ -93,28 +103,40 @@ def study_images(study: optuna.Study) -> dict[str, MatplotlibFigure]:
     return images
 
 
-def _masked_copy(study: optuna.Study) -> optuna.Study:
-    """An in-memory study holding ``study``'s completed trials with every categorical text masked."""
+def display_study(study: optuna.Study) -> optuna.Study:
+    """An in-memory copy of ``study`` for plotting: every trial in order (so trial numbers stay), each
+    finished one with its state, value and intermediate values, its parameters as applied
+    (:func:`~admet_hpo.search.space.trial_parameters`: simplex shares, in ``[0, 1]``, instead of raw
+    draws) and every categorical text masked; unfinished trials as empty FAIL trials (no plot shows
+    them)."""
     import optuna
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.trial import TrialState
 
     def masked(value: object) -> object:
         return mask_text(value) if isinstance(value, str) else value
 
+    def distribution(trial: FrozenTrial, name: str) -> optuna.distributions.BaseDistribution:
+        original = trial.distributions.get(name)
+        if original is None:  # a simplex share
+            return FloatDistribution(0.0, 1.0)
+        if isinstance(original, CategoricalDistribution):
+            return CategoricalDistribution([masked(c) for c in original.choices])
+        return original
+
     copy = optuna.create_study(directions=study.directions)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        distributions = {
-            name: CategoricalDistribution([masked(c) for c in d.choices])
-            if isinstance(d, CategoricalDistribution)
-            else d
-            for name, d in trial.distributions.items()
-        }
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state not in finished:
+            copy.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+            continue
+        params = trial_parameters(trial.params, trial.user_attrs)
         copy.add_trial(
             optuna.trial.create_trial(
-                params={name: masked(value) for name, value in trial.params.items()},
-                distributions=distributions,
-                value=trial.value,
+                state=trial.state,
+                params={name: masked(value) for name, value in params.items()},
+                distributions={name: distribution(trial, name) for name in params},
+                value=trial.value if trial.state == TrialState.COMPLETE else None,
                 intermediate_values=trial.intermediate_values,
             )
         )
@@ -122,16 +144,9 @@ def _masked_copy(study: optuna.Study) -> optuna.Study:
 
 
 def figure_html(figure: Figure) -> str:
-    """An HTML page of ``figure`` that loads plotly.js from :data:`PLOTLY_JS` in its own folder (so it
-    opens offline beside that file), with every string in its data and layout masked."""
+    """An HTML page of ``figure`` that loads plotly.js from plotly's CDN (:data:`PLOTLY_CDN`), with every
+    string in its data and layout masked."""
     import plotly.graph_objects as go
 
     masked = go.Figure(mask_data(json.loads(figure.to_json())))
-    return masked.to_html(include_plotlyjs="directory", full_html=True)
-
-
-def plotly_js() -> str:
-    """The plotly.js bundle the HTML pages load (plotly's own copy, so the pages work offline)."""
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
+    return masked.to_html(include_plotlyjs=PLOTLY_CDN, full_html=True)

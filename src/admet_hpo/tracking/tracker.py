@@ -7,6 +7,14 @@ run id as the user attribute ``mlflow_parent_run_id`` and each trial keeps its r
 
 MLflow is imported lazily (it costs seconds), so importing this module is cheap.
 
+What MLflow users find: every run carries MLflow's system tags (``mlflow.user``, ``mlflow.source.name``
+= the study file, ``mlflow.source.type`` = LOCAL, ``mlflow.source.git.commit``); a trial run has the
+trial's parameters as applied (a simplex share as ``condition_ratio.human``) and its raw draws
+(``condition_ratio.human.raw``), the training table as a dataset input, the chemprop model file
+``best.pt`` and the Lightning checkpoint; the parent run has the study's summary (best value, best trial,
+trial counts, the delta to the baseline trial; :meth:`StudyTracker.log_study_summary`), updated after
+every trial, and the study's plots (:meth:`StudyTracker.log_study_plots`).
+
 Cost on the trial's path: parameters and tags go through MLflow's asynchronous logging
 (``log_batch(..., synchronous=False)``); per-epoch metrics are buffered and sent, asynchronously, at most
 every :data:`EPOCH_FLUSH_SECONDS` (so the MLflow UI lags the training by that much at most), and
@@ -26,6 +34,9 @@ Lifecycle of one worker process::
 from __future__ import annotations
 
 import functools
+import getpass
+import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -35,12 +46,27 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from admet_hpo.tracking.keys import mlflow_key
+from admet_hpo.search.space import trial_parameters
+from admet_hpo.tracking.keys import (
+    BASELINE_ATTR,
+    BASELINE_DELTA_METRIC,
+    BASELINE_VALUE_METRIC,
+    BEST_PARAM_TAG_PREFIX,
+    BEST_TRIAL_METRIC,
+    BEST_VALUE_METRIC,
+    GIT_COMMIT_TAG,
+    SOURCE_NAME_TAG,
+    SOURCE_TYPE_TAG,
+    TRIAL_COUNT_METRICS,
+    USER_TAG,
+    mlflow_key,
+)
 from admet_hpo.tracking.lineage import Lineage, collect_lineage
 from admet_hpo.tracking.notes import trial_run_url
-from admet_hpo.tracking.plots import PLOTLY_JS, figure_html, plotly_js, study_figures, study_images
+from admet_hpo.tracking.plots import figure_html, study_figures, study_images
 from admet_hpo.tracking.status import run_status
 from admet_hpo.tracking.store import default_artifact_root, experiment_artifact_location
+from admet_hpo.tracking.trial_plots import BestTrialData, best_trial_figures, best_trial_images
 from admet_hpo.tracking.urls import mask_data, mask_text, mask_url
 
 if TYPE_CHECKING:
@@ -49,11 +75,15 @@ if TYPE_CHECKING:
     import optuna
     from mlflow.entities import Metric, Run
     from mlflow.utils.async_logging.run_operations import RunOperations
-    from optuna.trial import TrialState
+    from optuna.trial import FrozenTrial, TrialState
+
+    from admet_hpo.data.table import MoleculeTable, SplitIndices
 
 #: Study user attribute holding the parent run id; trial user attribute holding the trial's run id.
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 RUN_ID_ATTR = "mlflow_run_id"
+#: Study user attribute holding the MLflow experiment id (run page links need it without asking MLflow).
+EXPERIMENT_ATTR = "mlflow_experiment_id"
 
 STUDY_NAME_TAG = "optuna.study_name"
 TRIAL_NUMBER_TAG = "optuna.trial_number"
@@ -64,6 +94,11 @@ ROLE_TAG = "admet_hpo.role"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 #: Metric holding the trial's objective value, logged by :meth:`StudyTracker.finish_trial`.
 VALUE_METRIC = "trial_value"
+#: Artifact names of a trial run: the chemprop model file and the validation/test predictions.
+MODEL_ARTIFACT = "best.pt"
+PREDICTIONS_ARTIFACT = "predictions.csv"
+#: The per-epoch metrics of the best trial's learning curve.
+LEARNING_CURVE_METRICS = ("train_loss", "val_loss")
 
 STALE_RUN_ERROR = "the worker running this trial stopped; the trial was failed by its heartbeat"
 
@@ -75,6 +110,14 @@ _MAX_PARAMS_OR_TAGS_PER_BATCH = 100
 _MAX_ERROR_LENGTH = 4000
 
 T = TypeVar("T")
+
+
+def _user() -> str:
+    """The user name MLflow records as ``mlflow.user`` (``unknown`` when the system has none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -112,6 +155,7 @@ class StudyTracker:
         self._closed: set[str] = set()  # run ids known to be closed (see close_stale_runs)
         self._unfinished: list[RunOperations | Future[None]] = []  # asynchronous work not yet waited for
         self._background: ThreadPoolExecutor | None = None  # runs deferred calls, one at a time, in order
+        self._source_name = "hpo"  # mlflow.source.name: the study file once start_study has seen it
 
     # ----------------------------------------------------------------------------------------- study level
 
@@ -136,15 +180,20 @@ class StudyTracker:
         """Join the study's experiment (named after the study) and parent run, creating them if needed;
         return the parent run id.
 
-        The first caller creates the experiment and the parent run and records the run id in the study's
-        user attributes; later callers (other workers, later nights) reuse both, and a parent run that was
-        closed by :meth:`finish_study` is set RUNNING again. A deleted experiment is restored; a deleted
-        parent run is replaced. Call it once in the launching process before workers start (workers
-        starting at the very same moment could otherwise each create a parent run; the loser of a detected
-        race deletes its own). ``storage_url`` is recorded masked; ``tags`` are added to a new parent run.
+        The first caller creates the experiment and the parent run and records their ids in the study's
+        user attributes (``mlflow_experiment_id``, ``mlflow_parent_run_id``); later callers (other
+        workers, later nights) reuse both, and a parent run that was closed by :meth:`finish_study` is
+        set RUNNING again. A deleted experiment is restored; a deleted parent run is replaced. Call it
+        once in the launching process before workers start (workers starting at the very same moment
+        could otherwise each create a parent run; the loser of a detected race deletes its own).
+        ``storage_url`` is recorded masked; ``tags`` are added to a new parent run.
         """
         experiment_id = self._experiment(study.study_name)
-        recorded = study.user_attrs.get(PARENT_RUN_ATTR)
+        attrs = study.user_attrs
+        self._source_name = str(attrs.get("study_file", self._source_name))
+        if attrs.get(EXPERIMENT_ATTR) != experiment_id:
+            study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
+        recorded = attrs.get(PARENT_RUN_ATTR)
         existing = self._live_run(recorded, experiment_id) if isinstance(recorded, str) else None
         if existing is None:
             parent = self._create_parent(study, experiment_id, storage_url, tags or {})
@@ -160,29 +209,99 @@ class StudyTracker:
         self._client.set_terminated(self.parent_run_id, status="FINISHED")
 
     def log_study_plots(self, parent_run_id: str, study: optuna.Study) -> list[str]:
-        """Log the study's plots on the parent run, replacing earlier versions: ``plots/<name>.html``
-        (interactive, masked; see :func:`~admet_hpo.tracking.plots.study_figures`) and
-        ``plots/<name>.png`` (:func:`~admet_hpo.tracking.plots.study_images`), plus, once per parent run,
-        ``plots/plotly.min.js``, which the pages load. Return the artifact paths logged (none while no
-        trial has completed). Call it once per invocation, after its trials."""
+        """Log the study's plots on the parent run, replacing earlier versions, and return the artifact
+        paths logged (none while no trial has completed). Call it once per invocation, after its trials.
+
+        Each plot is ``plots/<name>.html`` (interactive, masked, loading plotly.js from its CDN, so each
+        page stays small; see :func:`~admet_hpo.tracking.plots.figure_html`) and ``plots/<name>.png`` (for
+        reports and offline reading): the study plots of
+        :func:`~admet_hpo.tracking.plots.study_figures` and, of the best trial, its learning curve and
+        per-task parity plot (read from its run: :data:`LEARNING_CURVE_METRICS` and
+        :data:`PREDICTIONS_ARTIFACT`)."""
         import matplotlib.pyplot as plt
 
+        best = self._best_trial_data(study)
         figures = study_figures(study)
-        if not figures:
-            return []
+        images = study_images(study)
+        if best is not None:
+            figures |= best_trial_figures(best)
+            images |= best_trial_images(best)
         logged = []
-        present = {Path(item.path).name for item in self._client.list_artifacts(parent_run_id, "plots")}
-        if PLOTLY_JS not in present:
-            self._client.log_text(parent_run_id, plotly_js(), f"plots/{PLOTLY_JS}")
-            logged.append(f"plots/{PLOTLY_JS}")
         for stem, figure in figures.items():
             self._client.log_text(parent_run_id, figure_html(figure), f"plots/{stem}.html")
             logged.append(f"plots/{stem}.html")
-        for stem, image in study_images(study).items():
+        for stem, image in images.items():
             self._client.log_figure(parent_run_id, image, f"plots/{stem}.png")
             plt.close(image)
             logged.append(f"plots/{stem}.png")
         return logged
+
+    def _best_trial_data(self, study: optuna.Study) -> BestTrialData | None:
+        """The best completed trial's learning curve and predictions, read from its MLflow run (None when
+        no trial has completed or its run is unknown)."""
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+
+        best = _best_completed(study)
+        run_id = None if best is None else best.user_attrs.get(RUN_ID_ATTR)
+        if best is None or not isinstance(run_id, str):
+            return None
+        curves = {
+            name: [(m.step, m.value) for m in self._client.get_metric_history(run_id, name)]
+            for name in LEARNING_CURVE_METRICS
+        }
+        predictions = None
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = self._client.download_artifacts(run_id, PREDICTIONS_ARTIFACT, folder)
+            except (MlflowException, OSError):  # a trial of an older version logged no predictions
+                path = None
+            if path is not None:
+                predictions = pd.read_csv(path)
+        return BestTrialData(best.number, curves, predictions)
+
+    def log_study_summary(self, study: optuna.Study) -> None:
+        """Log the study's state on its parent run (call it after every trial; it reads the storage).
+
+        Metrics, at step = number of finished trials: ``trials_complete`` / ``trials_pruned`` /
+        ``trials_failed``, and once a trial has completed ``best_value`` and ``best_trial``; when a
+        completed trial has the user attribute ``baseline`` = True (the latest such trial),
+        ``baseline_value`` and ``best_minus_baseline`` (best value minus baseline value). Tags
+        ``best.<parameter>``: the best trial's parameters as applied (tags, not params, because they
+        change as the study goes on and MLflow params are immutable); tags of an earlier best trial's
+        parameters that the new best lacks are deleted."""
+        from mlflow.entities import Metric, RunTag
+
+        parent = self.parent_run_id
+        trials = study.get_trials(deepcopy=False)
+        counts = {name: sum(t.state.name == name for t in trials) for name in TRIAL_COUNT_METRICS}
+        values: dict[str, float] = {TRIAL_COUNT_METRICS[name]: count for name, count in counts.items()}
+        tags: dict[str, str] = {}
+        best = _best_completed(study, trials)
+        if best is not None:
+            values |= {BEST_VALUE_METRIC: float(best.value), BEST_TRIAL_METRIC: best.number}
+            shown = trial_parameters(best.params, best.user_attrs)
+            tags = {mlflow_key(BEST_PARAM_TAG_PREFIX + name): mask_text(str(v)) for name, v in shown.items()}
+            baselines = [
+                t for t in trials if t.state.name == "COMPLETE" and t.user_attrs.get(BASELINE_ATTR) is True
+            ]
+            if baselines:
+                baseline = float(baselines[-1].value)
+                values |= {
+                    BASELINE_VALUE_METRIC: baseline,
+                    BASELINE_DELTA_METRIC: float(best.value) - baseline,
+                }
+        step = sum(counts.values())
+        timestamp = int(time.time() * 1000)
+        metrics = [Metric(key, value, timestamp, step) for key, value in values.items()]
+        self._client.log_batch(parent, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
+        stale = [
+            key
+            for key in self._client.get_run(parent).data.tags
+            if key.startswith(BEST_PARAM_TAG_PREFIX) and key not in tags
+        ]
+        for key in stale:
+            self._client.delete_tag(parent, key)
 
     def close_stale_runs(self, study: optuna.Study) -> list[str]:
         """Close the runs still RUNNING of trials that have finished, typically trials failed by heartbeat
@@ -221,8 +340,10 @@ class StudyTracker:
         """Create the trial's child run under the parent run and return its id.
 
         Tags: ``mlflow.parentRunId``, ``optuna.study_name``, ``optuna.trial_number``, ``optuna.state`` =
-        RUNNING. The run id is stored as the trial's user attribute ``mlflow_run_id``, and the parameters
-        sampled so far are logged (call it after sampling; :meth:`log_params` adds later ones).
+        RUNNING and MLflow's system tags. The run id is stored as the trial's user attribute
+        ``mlflow_run_id``, and the parameters sampled so far are logged (call it after sampling and after
+        recording simplex shares; :meth:`log_params` adds later ones): the applied values (a simplex share
+        under ``<parameter>.<key>``) and the raw draws under their Optuna names (``<parameter>.<key>.raw``).
         """
         experiment_id, parent = self._started()
         run = self._client.create_run(
@@ -234,13 +355,15 @@ class StudyTracker:
                 STUDY_NAME_TAG: trial.study.study_name,
                 TRIAL_NUMBER_TAG: str(trial.number),
                 STATE_TAG: "RUNNING",
+                **self._system_tags(),
             },
         )
         run_id = run.info.run_id
         self._pending[run_id] = _PendingRun()
         self._links[run_id] = self._link(run)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
-        self.log_params(run_id, trial.params)
+        params = trial.params
+        self.log_params(run_id, {**params, **trial_parameters(params, trial.user_attrs)})
         return run_id
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
@@ -297,18 +420,52 @@ class StudyTracker:
             "lineage.platform": lineage.platform,
         }
         if lineage.git_commit is not None:
-            tags["mlflow.source.git.commit"] = lineage.git_commit
+            tags[GIT_COMMIT_TAG] = lineage.git_commit
         tags |= {
             f"lineage.version.{name}": version or "not installed"
             for name, version in lineage.packages.items()
         }
         self._set_tags(run_id, tags)
 
+    def log_training_table(self, run_id: str, table: MoleculeTable, split: SplitIndices) -> None:
+        """Log the training table as the run's MLflow dataset input (context ``training``): named after
+        its file, its digest the first 36 hex digits of the table's content hash (MLflow's digest limit),
+        the full hash, the split hash, row count and targets in its profile, SMILES and targets as its
+        schema."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        source = mask_text(str(table.source))
+        columns = [{"type": "string", "name": "smiles"}] + [
+            {"type": "double", "name": name} for name in table.target_names
+        ]
+        profile = {
+            "content_hash": table.content_hash,
+            "split_hash": split.split_hash,
+            "num_rows": len(table),
+            "targets": list(table.target_names),
+        }
+        dataset = Dataset(
+            name=Path(source).name or source,
+            digest=table.content_hash[:36],
+            source_type="local",
+            source=json.dumps({"uri": source}),
+            schema=json.dumps({"mlflow_colspec": columns}),
+            profile=json.dumps(profile),
+        )
+        tags = [InputTag("mlflow.data.context", "training"), InputTag("split_hash", split.split_hash)]
+        self._client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=tags)])
+
     def log_checkpoint(self, run_id: str, path: Path, artifact_path: str = "checkpoints") -> None:
         """Copy a checkpoint file into the run's artifacts under ``artifact_path``."""
+        self.log_file(run_id, path, artifact_path, kind="checkpoint")
+
+    def log_file(self, run_id: str, path: Path, artifact_path: str | None = None, kind: str = "file") -> None:
+        """Copy a file into the run's artifacts, under ``artifact_path`` (default: the artifact root, e.g.
+        ``best.pt`` and ``predictions.csv`` of a trial). A missing file is a FileNotFoundError naming it
+        as ``kind``."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {path} does not exist or is not a file")
+            raise FileNotFoundError(f"{kind} {path} does not exist or is not a file")
         self._client.log_artifact(run_id, str(path), artifact_path)
 
     def finish_trial(
@@ -378,6 +535,10 @@ class StudyTracker:
             raise RuntimeError("StudyTracker.start_study(study) must be called before trials are tracked")
         return self._study
 
+    def _system_tags(self) -> dict[str, str]:
+        """MLflow's ``mlflow.user``, ``mlflow.source.name`` (the study file) and ``mlflow.source.type``."""
+        return {USER_TAG: _user(), SOURCE_NAME_TAG: mask_text(self._source_name), SOURCE_TYPE_TAG: "LOCAL"}
+
     def _set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
@@ -441,8 +602,11 @@ class StudyTracker:
             "optuna.directions": ",".join(direction.name for direction in study.directions),
             "optuna.sampler": type(study.sampler).__name__,
             "optuna.pruner": type(study.pruner).__name__,
+            **self._system_tags(),
             **tags,
         }
+        if self.lineage.git_commit is not None:
+            parent_tags[GIT_COMMIT_TAG] = self.lineage.git_commit
         if storage_url is not None:
             parent_tags[STORAGE_TAG] = mask_url(storage_url)
         run = self._client.create_run(
@@ -472,3 +636,16 @@ class StudyTracker:
             token = page.token
             if not token:
                 return runs
+
+
+def _best_completed(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> FrozenTrial | None:
+    """The study's best COMPLETE trial (single objective), from ``trials`` (default: read them)."""
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete or len(study.directions) != 1:
+        return None
+    pick = max if study.direction == StudyDirection.MAXIMIZE else min
+    return pick(complete, key=lambda t: t.value)

@@ -27,7 +27,7 @@ from admet_hpo.training.curriculum_callback import CurriculumCallback
 from admet_hpo.training.devices import DevicePlan, RankProcesses, plan_devices, trainer_arguments
 from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
 from admet_hpo.training.model import build_mpnn, fit_target_scaler
-from admet_hpo.training.prediction import evaluation_loader, predict
+from admet_hpo.training.prediction import evaluation_loader, predict, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ class TrainingResult:
     test_bounds: dict[str, BoundAgreement] = field(default_factory=dict)
     #: The device Lightning trained on (rank 0's in DDP), e.g. ``cpu`` or ``cuda:0``.
     device: str = "cpu"
+    #: The best model's validation and test predictions (see
+    #: :func:`~admet_hpo.training.prediction.write_predictions`).
+    predictions_path: Path | None = None
 
 
 def training_batch_sampler(
@@ -232,7 +235,11 @@ def _train(
             evaluation_loader(build_molecule_dataset(table, test_rows, features), 256),
         )
         if len(test_rows)
-        else ({}, {})
+        else ({}, {}, np.empty((0, len(table.target_names))))
+    )
+    predictions_path = output_dir / "predictions.csv"
+    write_predictions(
+        predictions_path, table, {"val": (val_rows, val_eval[2]), "test": (test_rows, test_eval[2])}
     )
     model_path = output_dir / "best.pt"
     record_plain_criterion(best_model)
@@ -251,6 +258,7 @@ def _train(
         val_bounds=val_eval[1],
         test_bounds=test_eval[1],
         device=str(trainer.strategy.root_device),
+        predictions_path=predictions_path,
     )
     write_result(result, output_dir / "metrics.json")
     torch.set_grad_enabled(True)
@@ -259,16 +267,17 @@ def _train(
 
 def evaluate(
     model: MPNN, table: MoleculeTable, rows: np.ndarray, loader: DataLoader
-) -> tuple[dict[str, TaskMetrics], dict[str, BoundAgreement]]:
-    """Regression metrics over the exact cells of ``table`` rows ``rows`` and, when the table has bounds,
-    their bound agreement; ``loader`` iterates those rows in order."""
+) -> tuple[dict[str, TaskMetrics], dict[str, BoundAgreement], np.ndarray]:
+    """Regression metrics over the exact cells of ``table`` rows ``rows``, when the table has bounds
+    their bound agreement, and the predictions ``(len(rows), tasks)``; ``loader`` iterates those rows in
+    order."""
     predictions = predict(model, loader)
     targets = table.targets[rows]
     censoring = None if table.censoring is None else table.censoring[rows]
     metrics = per_task_metrics(targets, predictions, table.target_names, censoring)
     if censoring is None:
-        return metrics, {}
-    return metrics, bound_agreement(targets, predictions, censoring, table.target_names)
+        return metrics, {}, predictions
+    return metrics, bound_agreement(targets, predictions, censoring, table.target_names), predictions
 
 
 def resume_epoch(checkpoint_path: Path) -> int:
@@ -284,6 +293,7 @@ def write_result(result: TrainingResult, path: Path) -> None:
         "epochs_run": result.epochs_run,
         "checkpoint": str(result.checkpoint_path),
         "model": str(result.model_path),
+        "predictions": None if result.predictions_path is None else str(result.predictions_path),
         "data_hash": result.data_hash,
         "split_hash": result.split_hash,
         "device": result.device,

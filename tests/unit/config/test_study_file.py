@@ -168,6 +168,11 @@ def test_study_level_data_completes_or_replaces_the_base_data(
         ({"nightly": {"timezone": "Mars/Olympus"}}, "nightly.timezone", "unknown time zone"),
         ({"nightly": {"n_trials": None}}, "nightly", "give n_trials, minutes or both"),
         ({"storge": "sqlite:///x.db"}, "storge", "unknown key"),
+        (
+            {"mlflow": {"ui_url": "127.0.0.1:5000"}},
+            "mlflow.ui_url",
+            "expected an http:// or https:// address",
+        ),
     ],
 )
 def test_study_errors_name_file_and_key(

@@ -23,8 +23,11 @@ from admet_hpo.errors import ConfigError
 from admet_hpo.search.space import (
     SIMPLEX_RAW_HIGH,
     SIMPLEX_RAW_LOW,
+    simplex_share_attrs,
     simplex_shares,
+    space_hash,
     suggest,
+    trial_parameters,
     values_from_params,
 )
 
@@ -97,9 +100,9 @@ def test_simplex_shares_are_positive_and_sum_to_one(keys: list[str], seed: int) 
         assert list(shares) == keys
         assert math.isclose(sum(shares.values()), 1.0, rel_tol=1e-12)
         assert all(share > 0 for share in shares.values())
-        assert set(frozen.params) == {f"ratio.{key}" for key in keys}
+        assert set(frozen.params) == {f"ratio.{key}.raw" for key in keys}
         for key in keys:
-            distribution = frozen.distributions[f"ratio.{key}"]
+            distribution = frozen.distributions[f"ratio.{key}.raw"]
             assert (distribution.low, distribution.high) == (SIMPLEX_RAW_LOW, SIMPLEX_RAW_HIGH)
 
 
@@ -212,3 +215,30 @@ def test_fixed_trial_and_values_from_params_replay_a_trial(write_space: Callable
         assert values_from_params(space, frozen.params) == values
     with pytest.raises(ConfigError, match="stored trial parameters do not fit this search space"):
         values_from_params(space, {"alpha": 0.5})
+
+
+def test_applied_shares_replace_the_raw_draws_in_what_is_shown() -> None:
+    ratio = SimplexParameter(type="simplex", path="sampling.batches.condition_ratio", keys=["human", "rat"])
+    alpha = FloatParameter(type="float", path="sampling.task_oversampling.alpha", low=0.0, high=1.0)
+    space = _space(alpha=alpha, ratio=ratio)
+    (values, frozen), *_ = _trials(space, 1, seed=3)
+    attrs = simplex_share_attrs(space, values)
+    assert attrs == {"ratio.human": values["ratio"]["human"], "ratio.rat": values["ratio"]["rat"]}
+    assert sum(attrs.values()) == pytest.approx(1.0)
+    shown = trial_parameters(frozen.params, {**attrs, "worker": "h:1"})
+    assert shown == {"alpha": frozen.params["alpha"], **attrs}
+    assert list(shown) == [name.removesuffix(".raw") for name in frozen.params]  # in place, same order
+    # a raw draw whose share was not recorded (a trial failed before it) stays under its raw name
+    assert trial_parameters(frozen.params, {}) == frozen.params
+
+
+def test_the_simplex_storage_encoding_is_part_of_the_space_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from admet_hpo.search import space as space_module
+
+    ratio = SimplexParameter(type="simplex", path="sampling.batches.condition_ratio", keys=["a", "b"])
+    alpha = FloatParameter(type="float", path="sampling.task_oversampling.alpha", low=0.0, high=1.0)
+    with_simplex, without = _space(ratio=ratio), _space(alpha=alpha)
+    before = space_hash(with_simplex), space_hash(without)
+    monkeypatch.setattr(space_module, "SIMPLEX_ENCODING", "another encoding")
+    assert space_hash(with_simplex) != before[0]
+    assert space_hash(without) == before[1]

@@ -120,3 +120,28 @@ def test_tracking_modules_do_not_import_mlflow_plotly_or_the_dashboard() -> None
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_dashboard_note_lists_applied_parameters_and_how_to_start_the_ui() -> None:
+    note = dashboard_note(
+        1,
+        {},
+        "run1",
+        "http://127.0.0.1:5000/#/experiments/1/runs/run1",
+        parameters={"condition_ratio.human": 0.0145194321, "size": 64, "act|ivation": "relu"},
+        artifacts="/data/mlartifacts/s/run1/artifacts",
+        ui_command="mlflow ui --backend-store-uri sqlite:////data/mlflow.db --port 5000",
+    )
+    assert note.splitlines()[2:] == [
+        "| parameter (as applied) | value |",
+        "|---|---|",
+        "| condition_ratio.human | 0.0145194 |",
+        "| size | 64 |",
+        "| act\\|ivation | relu |",
+        "",
+        "MLflow run: [run1](http://127.0.0.1:5000/#/experiments/1/runs/run1) "
+        "(artifacts: `/data/mlartifacts/s/run1/artifacts`)",
+        "",
+        "The link needs the MLflow UI of this store: "
+        "`mlflow ui --backend-store-uri sqlite:////data/mlflow.db --port 5000`",
+    ]

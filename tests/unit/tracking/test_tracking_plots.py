@@ -91,3 +91,31 @@ def test_images_are_the_same_plots_with_every_text_masked() -> None:
     assert not any("topsecret" in text for text in texts)
     assert any("postgresql://u:***@h/db" in text for text in texts)
     assert study_images(_study([])) == {}
+
+
+def test_the_display_copy_keeps_trial_numbers_and_shows_applied_shares() -> None:
+    from admet_hpo.tracking.plots import display_study
+
+    study = optuna.create_study()
+    raw = optuna.distributions.FloatDistribution(1e-6, 1.0 - 1e-6)
+    for state, value in ((optuna.trial.TrialState.PRUNED, None), (optuna.trial.TrialState.COMPLETE, 1.0)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                value=value,
+                params={"ratio.a.raw": 0.9, "ratio.b.raw": 0.1, "x": 0.2},
+                distributions={"ratio.a.raw": raw, "ratio.b.raw": raw, "x": raw},
+                user_attrs={"ratio.a": 0.04, "ratio.b": 0.96},
+                intermediate_values={0: 3.0},
+            )
+        )
+    study.ask()  # a running trial, then a completed one after it
+    study.add_trial(optuna.trial.create_trial(value=0.5, params={"x": 0.5}, distributions={"x": raw}))
+    shown = display_study(study).get_trials()
+    assert [t.number for t in shown] == [0, 1, 2, 3]
+    assert [t.state.name for t in shown] == ["PRUNED", "COMPLETE", "FAIL", "COMPLETE"]
+    assert shown[1].params == {"ratio.a": 0.04, "ratio.b": 0.96, "x": 0.2}
+    assert shown[1].distributions["ratio.a"] == optuna.distributions.FloatDistribution(0.0, 1.0)
+    assert shown[0].intermediate_values == {0: 3.0} and shown[3].value == 0.5
+    page = study_figures(study)["parallel_coordinate"].to_json()
+    assert '"ratio.a"' in page and ".raw" not in page
