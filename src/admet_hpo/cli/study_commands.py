@@ -90,6 +90,7 @@ def run_command(
         run_worker,
         summarize,
     )
+    from admet_hpo.search.warm_start import warm_start_note
     from admet_hpo.tracking.urls import mask_url
     from admet_hpo.training.devices import plan_devices
 
@@ -112,6 +113,9 @@ def run_command(
             f"{remaining_trials(optuna_study, budget) if budget else 'unbounded'} trial(s) to run, "
             f"tracking {mask_url(study.mlflow_tracking_uri)}"
         )
+        note = warm_start_note(optuna_study)
+        if note is not None:
+            console.print(note)
     if workers > 1 and url.startswith("sqlite"):
         error_console.print(
             "[yellow]warning:[/] several workers on SQLite serialise their writes; use PostgreSQL "
