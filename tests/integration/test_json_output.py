@@ -29,16 +29,22 @@ SPACE = {
 }
 
 
-def _json(command: str, arguments: list[str], exit_code: int = 0) -> dict[str, Any]:
-    """Run ``hpo <command> ... --json``; its stdout is one document valid under the command's schema."""
+def _json_lines(command: str, arguments: list[str], exit_code: int = 0) -> list[dict[str, Any]]:
+    """Run ``hpo <command> ... --json``; every stdout line is a document valid under the command's schema."""
     result = CliRunner().invoke(app, [*command.split(), *arguments, "--json"])
     assert result.exit_code == exit_code, result.output
-    lines = result.stdout.splitlines()
-    assert len(lines) == 1, result.stdout
-    record = json.loads(lines[0])
     schema = json.loads((REPO / "schemas" / "output" / schema_file_name(command)).read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator(schema).validate(record)
-    return record
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    for record in records:
+        jsonschema.Draft202012Validator(schema).validate(record)
+    return records
+
+
+def _json(command: str, arguments: list[str], exit_code: int = 0) -> dict[str, Any]:
+    """The one JSON document ``hpo <command> ... --json`` prints (see :func:`_json_lines`)."""
+    records = _json_lines(command, arguments, exit_code)
+    assert len(records) == 1, records
+    return records[0]
 
 
 @pytest.fixture(scope="module")
@@ -58,21 +64,31 @@ def study_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "sampler": {"type": "random", "seed": 0},
         "pruner": {"type": "none"},
         "n_trials": 2,
+        "nightly": {"n_trials": 1, "warm_start_top_k": 1},
         "output_dir": "out",
     }
     path = folder / "study.yaml"
     path.write_text(yaml.safe_dump(study), encoding="utf-8")
-    result = CliRunner().invoke(app, ["run", str(path), "-q"])
-    assert result.exit_code == 0, result.output
     return path
 
 
+@pytest.fixture(scope="module")
+def run_lines(study_file: Path) -> list[dict[str, Any]]:
+    """``hpo run --json`` of the study: its two trials, then the summary."""
+    return _json_lines("run", [str(study_file)])
+
+
 def test_every_json_command_is_tested() -> None:
-    tested = {"status", "best", "export", "replay", "validate", "data list", "data check"}
+    tested = {"run", "nightly", "status", "best", "export", "replay", "validate", "data list", "data check"}
     assert set(OUTPUT_MODELS) == tested
 
 
-def test_study_commands(study_file: Path, tmp_path: Path) -> None:
+def test_run_prints_a_line_per_trial_then_the_summary(run_lines: list[dict[str, Any]]) -> None:
+    assert [line.get("trial") for line in run_lines[:-1]] == [0, 1]
+    assert run_lines[-1]["complete"] == 2 and run_lines[-1]["best_number"] in (0, 1)
+
+
+def test_study_commands(study_file: Path, run_lines: list[dict[str, Any]], tmp_path: Path) -> None:
     status = _json("status", [str(study_file)])
     assert status["summary"]["complete"] == 2 and len(status["trials"]) == 2
     assert {trial["state"] for trial in status["trials"]} == {"COMPLETE"}
@@ -110,3 +126,13 @@ def test_data_commands(tmp_path: Path) -> None:
     messy.write_text("smiles,a\nCCO,1\nC1CC,x\n", encoding="utf-8")
     problems = _json("data check", [str(messy), "--targets", "a"], exit_code=1)
     assert problems["ok"] is False and problems["report"]["problems"]
+
+
+# Last: the night adds a trial to the study the tests above count.
+def test_nightly_prints_a_line_per_trial_then_the_night(
+    study_file: Path, run_lines: list[dict[str, Any]]
+) -> None:
+    lines = _json_lines("nightly", [str(study_file), "--date", "2026-12-01"])
+    assert len(lines) == 2 and lines[0]["state"] == "COMPLETE"
+    night = lines[-1]
+    assert night["night"] == "2026-12-01" and night["added"] == 1

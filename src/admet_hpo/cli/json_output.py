@@ -1,7 +1,8 @@
 """What ``--json`` prints: one record type per command, and its JSON Schema.
 
 Each command with ``--json`` prints exactly one JSON document (one line) on stdout: a record of the
-command's model below, nothing else (messages and errors go to stderr). :data:`OUTPUT_MODELS` maps the
+command's model below, nothing else (messages and errors go to stderr); ``run`` and ``nightly`` print
+one line per finished trial first. :data:`OUTPUT_MODELS` maps the
 command to its model; ``hpo schema`` writes each model's JSON Schema as
 ``schemas/output/<command>.schema.json`` (documented in ``docs/reference/json-output.md``).
 """
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from admet_hpo.config.schemas import JSON_SCHEMA_DIALECT
 from admet_hpo.config.validation import FileKind
@@ -26,7 +27,7 @@ TrialStateName = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
 
 
 class TrialRecord(_Record):
@@ -131,8 +132,6 @@ class ReplayOutput(_Record):
     """``hpo replay --json``: stored and replayed values; ``reproduced`` when the relative difference is
     finite and within ``tolerance`` (exit status 1 otherwise)."""
 
-    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
-
     study: str
     trial: int
     stored: float
@@ -143,8 +142,40 @@ class ReplayOutput(_Record):
     reproduced: bool
 
 
-#: command (as typed after ``hpo``) -> the model of its ``--json`` record
-OUTPUT_MODELS: dict[str, type[_Record]] = {
+class RunOutput(RootModel[TrialRecord | RunSummary]):
+    """``hpo run --json``: one line per trial that finishes during the run (a trial record), then one
+    summary line (``study_name`` and the study's counts)."""
+
+
+class NightRecord(_Record):
+    """The night record of ``hpo nightly --json`` (its last line)."""
+
+    night: str = Field(description="The night's date, YYYY-MM-DD.")
+    study: str = Field(description="The Optuna study (version) the night ran in.")
+    data_hash: str
+    previous_version: str | None = Field(description="The version used before the data changed.")
+    new_version: bool = Field(description="Whether this night created the version.")
+    stale_trials_failed: dict[str, list[int]] = Field(description="Version -> trials failed as stale.")
+    runs_closed: int = Field(description="MLflow runs of stale trials closed as FAILED.")
+    enqueued: list[dict[str, Any]] = Field(description="Warm-start parameter sets enqueued.")
+    finished_before: int
+    finished: int
+    complete: int
+    pruned: int
+    failed: int
+    added: int = Field(description="Finished trials this call added to the night.")
+    best_trial: int | None
+    best_value: float | None
+
+
+class NightlyOutput(RootModel[TrialRecord | NightRecord]):
+    """``hpo nightly --json``: one line per trial that finishes (a trial record), then the night record."""
+
+
+#: command (as typed after ``hpo``) -> the model of its ``--json`` output (each line of it)
+OUTPUT_MODELS: dict[str, type[BaseModel]] = {
+    "run": RunOutput,
+    "nightly": NightlyOutput,
     "status": StatusOutput,
     "best": BestOutput,
     "validate": ValidateOutput,
@@ -180,9 +211,15 @@ def write_output_schemas(directory: Path) -> list[Path]:
     return written
 
 
-def emit(record: _Record) -> None:
+def json_line(record: BaseModel) -> str:
+    """``record`` as one line of JSON, spaced as ``json.dumps`` spaces it (``{"trial": 3, ...}``);
+    values that are not finite become null."""
+    return json.dumps(json.loads(record.model_dump_json()), ensure_ascii=False)
+
+
+def emit(record: BaseModel) -> None:
     """Print ``record`` as one JSON line on stdout (no colour, no wrapping)."""
     from admet_hpo.cli.console import console
 
-    console.file.write(record.model_dump_json() + "\n")
+    console.file.write(json_line(record) + "\n")
     console.file.flush()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -49,10 +48,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:
-    from dataclasses import asdict
-
     if as_json:
-        console.file.write(json.dumps(asdict(summary)) + "\n")
+        from admet_hpo.cli.json_output import RunOutput, emit
+
+        emit(RunOutput(summary))
         return
     s = summary
     best = "none completed" if s.best_number is None else f"trial {s.best_number} = {s.best_value:.6g}"
