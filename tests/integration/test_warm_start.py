@@ -36,6 +36,7 @@ def _write_study(folder: Path, max_lr: dict[str, Any]) -> Path:
         "sampler": {"type": "random", "seed": 3},
         "pruner": {"type": "none"},
         "n_trials": 2,
+        "nightly": {"n_trials": 1},
         "output_dir": "out",
     }
     path = folder / "study.yaml"
@@ -65,3 +66,8 @@ def test_a_widened_space_warm_starts_from_the_previous_version(tmp_path: Path) -
     )
     assert trials[0].state == optuna.trial.TrialState.COMPLETE
     assert [t.state for t in trials[1:]] == [optuna.trial.TrialState.WAITING]  # the second set, next run
+
+    _write_study(tmp_path, {**LR, "low": 1.0e-5})  # widened again: a night opens the next version
+    night = CliRunner().invoke(app, ["nightly", str(study_file), "--date", "2026-12-01", "-q"])
+    assert night.exit_code == 0, night.output
+    assert f"warm start: 1 best parameter set(s) of {new_version.study_name}" in night.output

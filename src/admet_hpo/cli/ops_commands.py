@@ -156,12 +156,16 @@ def _night(study: Study, night: date, storage_url: str, mode: OutputMode) -> Nig
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.orchestration.nightly import plan_night, run_night
     from admet_hpo.orchestration.runner import FINISHED
+    from admet_hpo.search.warm_start import warm_start_note
     from admet_hpo.storage.rdb import open_storage
 
     plan = plan_night(study, night, storage_url)
+    optuna_study = optuna.load_study(study_name=plan.version.name, storage=open_storage(storage_url))
     if mode != "json":
         _print_plan(plan)
-    optuna_study = optuna.load_study(study_name=plan.version.name, storage=open_storage(storage_url))
+        note = warm_start_note(optuna_study)
+        if note is not None:
+            console.print(note, highlight=False)
     target = None  # the panel counts the study's finished trials: show where tonight's budget takes them
     if plan.budget.trials is not None:
         target = len(optuna_study.get_trials(deepcopy=False, states=FINISHED)) + plan.budget.trials
