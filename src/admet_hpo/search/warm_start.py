@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 #: Study user attribute of a version: the warm start it received (see the module docstring).
 WARM_START_ATTR = "warm_start"
+#: Trial user attribute of an enqueued warm-start trial: ``<source version>#<source trial number>``.
+WARM_START_FROM_ATTR = "warm_start_from"
 
 
 def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
@@ -47,20 +49,17 @@ def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
     return sorted(completed, key=lambda t: (sign * t.value, t.number))
 
 
-def fitting_params(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``params`` (a trial's stored Optuna parameters) when they fit ``space`` (see the module
-    docstring), else None."""
+def fits(space: SearchSpace, params: Mapping[str, Any]) -> bool:
+    """Whether ``params`` (a trial's stored Optuna parameters) fit ``space`` (see the module docstring)."""
     replay = FixedTrial(dict(params))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # FixedTrial warns on out-of-range values; checked below
             suggest(replay, space)
-        if set(replay.params) != set(params):
-            return None
         optuna.trial.create_trial(params=replay.params, distributions=replay.distributions, value=0.0)
     except ValueError:  # a parameter missing, a choice not offered, or a value outside its distribution
-        return None
-    return dict(params)
+        return False
+    return set(replay.params) == set(params)
 
 
 def previous_version(study: Study, optuna_study: optuna.Study, storage: BaseStorage) -> optuna.Study | None:
@@ -94,12 +93,11 @@ def warm_start_new_version(
     for trial in ranked(source.get_trials(deepcopy=False), study.direction):
         if len(chosen) == study.warm_start.top_k:
             break
-        params = fitting_params(study.space, trial.params)
-        if params is not None and all(params != other.params for other in chosen):
+        if fits(study.space, trial.params) and all(trial.params != other.params for other in chosen):
             chosen.append(trial)
     for trial in chosen:
         optuna_study.enqueue_trial(
-            trial.params, user_attrs={"warm_start_from": f"{source.study_name}#{trial.number}"}
+            trial.params, user_attrs={WARM_START_FROM_ATTR: f"{source.study_name}#{trial.number}"}
         )
     record = {"source": source.study_name, "trials": [trial.number for trial in chosen]}
     optuna_study.set_user_attr(WARM_START_ATTR, record)

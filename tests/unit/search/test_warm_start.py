@@ -15,7 +15,7 @@ from admet_hpo.search.space import suggest
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.search.warm_start import (
     WARM_START_ATTR,
-    fitting_params,
+    fits,
     warm_start_new_version,
     warm_start_note,
 )
@@ -130,7 +130,7 @@ def test_the_previous_version_is_the_one_worked_on_last(
 
 
 @pytest.mark.parametrize(
-    ("params", "fits"),
+    ("params", "expected"),
     [
         ({"alpha": 0.5}, True),
         ({"alpha": 1.5}, False),  # outside the bounds
@@ -138,13 +138,13 @@ def test_the_previous_version_is_the_one_worked_on_last(
         ({}, False),  # a parameter missing
     ],
 )
-def test_fitting_params(write_yaml: Callable[..., Path], params: dict[str, Any], fits: bool) -> None:
+def test_fits(write_yaml: Callable[..., Path], params: dict[str, Any], expected: bool) -> None:
     space = _study(write_yaml, {"alpha": {**ALPHA, "high": 1.0}}).space
-    assert (fitting_params(space, params) is not None) is fits
+    assert fits(space, params) is expected
 
 
 def test_a_choice_the_new_space_does_not_offer_does_not_fit(write_yaml: Callable[..., Path]) -> None:
     depth = {"path": "model.depth", "type": "categorical", "choices": [2, 3]}
     space = _study(write_yaml, {"depth": depth}).space
-    assert fitting_params(space, {"depth": 3}) == {"depth": 3}
-    assert fitting_params(space, {"depth": 4}) is None
+    assert fits(space, {"depth": 3})
+    assert not fits(space, {"depth": 4})
