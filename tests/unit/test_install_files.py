@@ -77,3 +77,8 @@ def test_readme_and_ci_install_with_the_constraints() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     tests_command = next(line for line in readme if "[dev]" in line)
     assert f".venv/bin/pip install {tests_command}" in ci
+
+
+def test_readme_gives_the_cpu_torch_command_of_the_pinned_torch() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"pip install --index-url https://download.pytorch.org/whl/cpu torch=={PINS['torch']}" in readme
