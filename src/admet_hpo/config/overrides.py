@@ -5,8 +5,9 @@ as a search-space ``path`` is (:func:`~admet_hpo.config.search_space.resolve_con
 exists, not a section, not in ``data``, ``split`` or ``output_dir``). ``value`` is read as YAML, as in a
 config file (``3``, ``0.5``, ``true``, ``null``, ``[high, low]``, ``{human: 0.7, rat: 0.3}``), and typed by
 the setting's pydantic field; text that YAML reads as another type is kept as text when the setting
-takes text (``--set trainer.accelerator=1`` is not a number there). The overridden config is validated as
-a whole, so cross-field rules still hold. Every problem is a :class:`ConfigError` naming the ``--set``.
+takes text (``--set sampling.batches.condition_col=2024`` names the column ``"2024"``). The overridden
+config is validated as a whole, so cross-field rules still hold. Every problem is a
+:class:`ConfigError` naming the ``--set``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[3]
             ("sampling.batches.condition_ratio", {"human": 0.7, "rat": 0.3}),
         ),
         ("model.activation=relu", ("model.activation", "relu")),
+        ("sampling.batches.condition_col=2024", ("sampling.batches.condition_col", "2024")),
+        ("trainer.devices=2", ("trainer.devices", 2)),
     ],
 )
 def test_values_are_read_as_yaml_and_typed_by_the_setting(text: str, expected: tuple[str, Any]) -> None:
