@@ -16,11 +16,11 @@ RUN apt-get update \
 WORKDIR /opt/admet-hpo
 
 # The pinned CPU torch first, so that installing the package finds it satisfied; then the package with
-# its pinned dependencies (pyproject.toml).
+# the tested versions of its dependencies (constraints.txt).
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip install . && pip check
+RUN pip install -c constraints.txt . && pip check
 
 COPY search_spaces ./search_spaces
 COPY configs ./configs

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from admet_hpo.cli.console import console, user_errors
+from admet_hpo.cli.options import JsonOpt
 
 if TYPE_CHECKING:
     from admet_hpo.data.report import TableReport
@@ -87,11 +88,29 @@ def list_datasets(
     cache_dir: Path | None = typer.Option(
         None, "--cache-dir", help="Cache directory (default: $ADMET_HPO_CACHE)."
     ),
+    json_output: bool = JsonOpt,
 ) -> None:
     """List the known data sets and whether each is already in the cache."""
     from admet_hpo.data.known.fetch import known_table_path
     from admet_hpo.data.known.registry import KNOWN_DATASETS
 
+    if json_output:
+        from admet_hpo.cli.json_output import DataListOutput, DatasetRecord, emit
+
+        records = [
+            DatasetRecord(
+                name=dataset.name,
+                summary=dataset.summary,
+                target_cols=list(dataset.target_cols),
+                source_files=len(dataset.sources),
+                license=dataset.license,
+                cached=known_table_path(dataset.name, cache_dir).is_file(),
+                cache_path=str(known_table_path(dataset.name, cache_dir)),
+            )
+            for dataset in KNOWN_DATASETS.values()
+        ]
+        emit(DataListOutput(datasets=records))
+        return
     table = Table(title="known data sets", title_justify="left")
     for column in ("name", "tasks", "source files", "license", "cached", "description"):
         table.add_column(column, no_wrap=column == "name")
@@ -170,6 +189,7 @@ def check(
         "--qualifier-cols",
         help="Qualifier column per target (=, <, >), named by a pattern such as '{target} modifier'.",
     ),
+    json_output: bool = JsonOpt,
 ) -> None:
     """Validate a table: rows, labels per task / experiment / condition / quality, every problem.
 
@@ -188,7 +208,8 @@ def check(
     if not target_cols:
         role_columns = {smiles_col, quality_col, experiment_col, condition_col, split_col}
         target_cols = guess_target_columns(file, exclude={c for c in role_columns if c})
-        console.print(f"targets (numeric columns): {', '.join(target_cols) or '(none)'}", highlight=False)
+        if not json_output:
+            console.print(f"targets (numeric columns): {', '.join(target_cols) or '(none)'}", highlight=False)
     spec = TableSpec(
         target_cols=target_cols,
         smiles_col=smiles_col,
@@ -203,6 +224,11 @@ def check(
         qualifier_cols=qualifier_columns(qualifier_cols, target_cols),
     )
     report = check_table(file, spec)
-    print_report(report)
+    if json_output:
+        from admet_hpo.cli.json_output import DataCheckOutput, emit
+
+        emit(DataCheckOutput(ok=report.ok, report=report))
+    else:
+        print_report(report)
     if not report.ok:
         raise typer.Exit(code=1)

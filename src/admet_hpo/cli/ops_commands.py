@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import traceback
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,6 +20,7 @@ from admet_hpo.cli.console import (
 from admet_hpo.cli.options import StorageOpt, StudyArg, storage_override
 
 if TYPE_CHECKING:
+    from admet_hpo.cli.json_output import NightRecord
     from admet_hpo.cli.progress import OutputMode
     from admet_hpo.config.study import Study
     from admet_hpo.orchestration.nightly import NightPlan, NightReport, Reaped
@@ -121,26 +121,28 @@ def _print_plan(plan: NightPlan) -> None:
     )
 
 
-def _report_record(report: NightReport) -> dict[str, Any]:
+def _report_record(report: NightReport) -> NightRecord:
+    from admet_hpo.cli.json_output import NightRecord
+
     plan = report.plan
-    return {
-        "night": plan.night,
-        "study": plan.version.name,
-        "data_hash": plan.version.data_hash,
-        "previous_version": plan.version.previous,
-        "new_version": not plan.version.exists,
-        "stale_trials_failed": {r.study_name: r.failed_trials for r in plan.reaped if r.failed_trials},
-        "runs_closed": sum(len(r.closed_runs) for r in plan.reaped),
-        "enqueued": plan.enqueued,
-        "finished_before": plan.before.finished,
-        "finished": report.after.finished,
-        "complete": report.after.complete,
-        "pruned": report.after.pruned,
-        "failed": report.after.failed,
-        "added": report.added,
-        "best_trial": report.best_number,
-        "best_value": report.best_value,
-    }
+    return NightRecord(
+        night=plan.night,
+        study=plan.version.name,
+        data_hash=plan.version.data_hash,
+        previous_version=plan.version.previous,
+        new_version=not plan.version.exists,
+        stale_trials_failed={r.study_name: r.failed_trials for r in plan.reaped if r.failed_trials},
+        runs_closed=sum(len(r.closed_runs) for r in plan.reaped),
+        enqueued=plan.enqueued,
+        finished_before=plan.before.finished,
+        finished=report.after.finished,
+        complete=report.after.complete,
+        pruned=report.after.pruned,
+        failed=report.after.failed,
+        added=report.added,
+        best_trial=report.best_number,
+        best_value=report.best_value,
+    )
 
 
 def _print_report(report: NightReport) -> None:
@@ -161,19 +163,25 @@ def _night(study: Study, night: date, storage_url: str, mode: OutputMode) -> Nig
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.orchestration.nightly import plan_night, run_night
     from admet_hpo.orchestration.runner import FINISHED
+    from admet_hpo.search.warm_start import warm_start_note
     from admet_hpo.storage.rdb import open_storage
 
     plan = plan_night(study, night, storage_url)
+    optuna_study = optuna.load_study(study_name=plan.version.name, storage=open_storage(storage_url))
     if mode != "json":
         _print_plan(plan)
-    optuna_study = optuna.load_study(study_name=plan.version.name, storage=open_storage(storage_url))
+        note = warm_start_note(optuna_study)
+        if note is not None:
+            console.print(note, highlight=False)
     target = None  # the panel counts the study's finished trials: show where tonight's budget takes them
     if plan.budget.trials is not None:
         target = len(optuna_study.get_trials(deepcopy=False, states=FINISHED)) + plan.budget.trials
     with StudyProgress(console, target, mode, study=optuna_study) as progress:
         report = run_night(plan, observer=progress.on_epoch, callbacks=(progress,))
     if mode == "json":
-        console.print_json(json.dumps(_report_record(report), default=str))
+        from admet_hpo.cli.json_output import NightlyOutput, emit
+
+        emit(NightlyOutput(_report_record(report)))
     else:
         _print_report(report)
     return report

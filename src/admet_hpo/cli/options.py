@@ -18,6 +18,15 @@ TrialBudgetOpt = typer.Option(
 )
 TimeoutOpt = typer.Option(None, "--timeout", min=1, help="Stop starting trials after S seconds.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Only the final summary.")
+SetOpt = typer.Option(
+    None,
+    "--set",
+    metavar="KEY.PATH=VALUE",
+    help="Override a training-config value (repeatable), e.g. --set model.depth=4 (value read as YAML).",
+)
+JsonOpt = typer.Option(
+    False, "--json", help="Print one JSON record (schema: schemas/output/, docs/reference/json-output.md)."
+)
 
 
 def storage_override(storage: str | None) -> str | None:

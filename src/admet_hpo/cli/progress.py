@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from typing import Literal
@@ -93,15 +92,9 @@ class StudyProgress:
         self._refresh()
 
     def _print_json(self, trial: FrozenTrial) -> None:
-        record = {
-            "trial": trial.number,
-            "state": trial.state.name,
-            "value": trial.value,
-            "params": trial_parameters(trial.params, trial.user_attrs),
-            "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
-            "error": trial.user_attrs.get("error"),
-        }
-        self.console.file.write(json.dumps(record, default=str) + "\n")
+        from admet_hpo.cli.json_output import TrialRecord, json_line
+
+        self.console.file.write(json_line(TrialRecord.of(trial)) + "\n")
         self.console.file.flush()
 
     def _refresh(self) -> None:

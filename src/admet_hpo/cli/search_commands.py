@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from admet_hpo.cli.console import console, error_console, user_errors
+from admet_hpo.cli.options import JsonOpt
 
 
 class Kind(StrEnum):
@@ -21,26 +22,55 @@ class Kind(StrEnum):
 def validate(
     files: list[Path] = typer.Argument(..., help="Study, search-space or training-config YAML files."),
     kind: Kind | None = typer.Option(None, "--kind", help="Check every file as this kind (default: detect)."),
+    json_output: bool = JsonOpt,
 ) -> None:
     """Check files without running anything; print OK per file or every problem. Exit status 2 on errors."""
     from admet_hpo.config.validation import validate_file
     from admet_hpo.errors import AdmetHpoError
     from admet_hpo.tracking.urls import mask_text
 
-    failed = 0
+    results: list[dict[str, object]] = []  # the ValidatedFile records of --json
     for path in files:
         try:
             report = validate_file(path, kind.value if kind is not None else None)
         except AdmetHpoError as exc:
-            failed += 1
-            error_console.print(f"[bold red]FAIL[/] {path}", highlight=False)
-            error_console.print(mask_text(str(exc)), markup=False, highlight=False, soft_wrap=True)
+            error = mask_text(str(exc))
+            results.append(
+                {
+                    "path": str(path),
+                    "ok": False,
+                    "kind": None,
+                    "summary": None,
+                    "warnings": [],
+                    "error": error,
+                }
+            )
+            if not json_output:
+                error_console.print(f"[bold red]FAIL[/] {path}", highlight=False)
+                error_console.print(error, markup=False, highlight=False, soft_wrap=True)
             continue
-        console.print(f"[bold green]OK[/]   {path}: {report.summary}", highlight=False, soft_wrap=True)
-        for warning in report.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        results.append(
+            {
+                "path": str(path),
+                "ok": True,
+                "kind": report.kind,
+                "summary": report.summary,
+                "warnings": list(report.warnings),
+                "error": None,
+            }
+        )
+        if not json_output:
+            console.print(f"[bold green]OK[/]   {path}: {report.summary}", highlight=False, soft_wrap=True)
+            for warning in report.warnings:
+                console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    failed = sum(not result["ok"] for result in results)
+    if json_output:
+        from admet_hpo.cli.json_output import ValidateOutput, emit
+
+        emit(ValidateOutput.model_validate({"ok": not failed, "files": results}))
     if failed:
-        error_console.print(f"{failed} of {len(files)} file(s) have errors", highlight=False)
+        if not json_output:
+            error_console.print(f"{failed} of {len(files)} file(s) have errors", highlight=False)
         raise typer.Exit(code=2)
 
 
@@ -48,10 +78,12 @@ def validate(
 def schema(
     output: Path = typer.Option(Path("schemas"), "-o", "--output", help="Folder for the .schema.json files."),
 ) -> None:
-    """Write JSON Schemas of study, search-space and training-config files (for editor completion)."""
+    """Write JSON Schemas of study, search-space and training-config files (for editor completion), and
+    of every command's --json output (in OUTPUT/output)."""
+    from admet_hpo.cli.json_output import write_output_schemas
     from admet_hpo.config.schemas import write_schemas
 
-    for path in write_schemas(output):
+    for path in [*write_schemas(output), *write_output_schemas(output / "output")]:
         console.print(f"wrote {path}", highlight=False)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -13,7 +12,9 @@ import typer
 from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
 from admet_hpo.cli.options import (  # noqa: F401 - STORAGE_ENV re-exported
     STORAGE_ENV,
+    JsonOpt,
     QuietOpt,
+    SetOpt,
     StorageOpt,
     StudyArg,
     TimeoutOpt,
@@ -47,10 +48,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:
-    from dataclasses import asdict
-
     if as_json:
-        console.file.write(json.dumps(asdict(summary)) + "\n")
+        from admet_hpo.cli.json_output import RunOutput, emit
+
+        emit(RunOutput(summary))
         return
     s = summary
     best = "none completed" if s.best_number is None else f"trial {s.best_number} = {s.best_value:.6g}"
@@ -74,12 +75,16 @@ def run_command(
     ),
     json_output: bool = typer.Option(False, "--json", help="One JSON line per trial, JSON summary."),
     quiet: bool = QuietOpt,
+    sets: list[str] | None = SetOpt,
 ) -> None:
     """Create the study if needed and run trials until its budget (or --timeout) is spent.
 
     Running the same command again resumes: the budget counts finished trials already in the storage.
+    --set changes the base training config every trial starts from, as an edit of the study file would
+    (the study version depends on the search space only).
     """
     from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.config.overrides import override_study
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
     from admet_hpo.orchestration.runner import (
@@ -90,6 +95,7 @@ def run_command(
         run_worker,
         summarize,
     )
+    from admet_hpo.search.warm_start import warm_start_note
     from admet_hpo.tracking.urls import mask_url
     from admet_hpo.training.devices import plan_devices
 
@@ -98,8 +104,13 @@ def run_command(
             "--gpus-per-worker needs --workers 2 or more (one worker trains in this process, on the "
             "devices of trainer.devices)"
         )
+    if sets and workers > 1:
+        raise ConfigError(
+            "--set works with one worker (the worker processes read the study file): put the values in "
+            "the study file to run several workers"
+        )
     quiet_libraries()
-    study = load_study(study_file)
+    study = override_study(load_study(study_file), sets or [])
     plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
@@ -112,6 +123,9 @@ def run_command(
             f"{remaining_trials(optuna_study, budget) if budget else 'unbounded'} trial(s) to run, "
             f"tracking {mask_url(study.mlflow_tracking_uri)}"
         )
+        note = warm_start_note(optuna_study)
+        if note is not None:
+            console.print(note)
     if workers > 1 and url.startswith("sqlite"):
         error_console.print(
             "[yellow]warning:[/] several workers on SQLite serialise their writes; use PostgreSQL "
@@ -257,12 +271,20 @@ def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
 
 
 @user_errors
-def status_command(study_file: Path = StudyArg, storage: str | None = StorageOpt) -> None:
+def status_command(
+    study_file: Path = StudyArg, storage: str | None = StorageOpt, json_output: bool = JsonOpt
+) -> None:
     """Table of the study's trials: number, state, value, key parameters, epochs, MLflow run id."""
     from admet_hpo.cli.progress import trials_table
     from admet_hpo.orchestration.runner import summarize
 
     _, optuna_study = _open(study_file, storage)
+    if json_output:
+        from admet_hpo.cli.json_output import StatusOutput, TrialRecord, emit
+
+        trials = [TrialRecord.of(trial) for trial in optuna_study.get_trials(deepcopy=False)]
+        emit(StatusOutput(summary=summarize(optuna_study), trials=trials))
+        return
     console.print(trials_table(optuna_study))
     _print_summary(summarize(optuna_study), False)
 
@@ -290,12 +312,10 @@ def _best_trial(optuna_study: optuna.Study, trial_number: int | None) -> FrozenT
 def best_command(
     study_file: Path = StudyArg,
     storage: str | None = StorageOpt,
-    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_output: bool = JsonOpt,
 ) -> None:
     """The best completed trial: number, value, every parameter as applied, where its model is, and the
     commands that open the study in optuna-dashboard and in the MLflow UI."""
-    from dataclasses import asdict
-
     from admet_hpo.cli.best_report import best_report, print_best_report
 
     study, optuna_study = _open(study_file, storage)
@@ -303,7 +323,11 @@ def best_command(
         study, optuna_study, _best_trial(optuna_study, None), storage_override(storage) or study.storage
     )
     if json_output:
-        console.print_json(json.dumps(asdict(report), default=str))
+        from dataclasses import asdict
+
+        from admet_hpo.cli.json_output import BestOutput, emit
+
+        emit(BestOutput(**asdict(report)))
         return
     print_best_report(console, report)
 
@@ -321,6 +345,7 @@ def export_command(
     trial: int | None = typer.Option(None, "--trial", help="Trial number (default: the best)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the training config YAML."),
     storage: str | None = StorageOpt,
+    json_output: bool = JsonOpt,
 ) -> None:
     """Write a trial's full resolved training config, runnable with 'hpo train'."""
     import yaml
@@ -333,6 +358,19 @@ def export_command(
     output.write_text(
         header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
     )
+    if json_output:
+        from admet_hpo.cli.json_output import ExportOutput, emit
+
+        emit(
+            ExportOutput(
+                study=optuna_study.study_name,
+                trial=chosen.number,
+                value=chosen.value,
+                output=str(output.resolve()),
+                output_dir=str(config.output_dir),
+            )
+        )
+        return
     console.print(f"wrote {output} (trial {chosen.number}); train it with: hpo train {output}")
 
 
@@ -342,6 +380,7 @@ def replay_command(
     trial: int = typer.Option(..., "--trial", help="Trial number to retrain."),
     tolerance: float = typer.Option(1e-6, "--tolerance", help="Allowed relative difference."),
     storage: str | None = StorageOpt,
+    json_output: bool = JsonOpt,
 ) -> None:
     """Retrain a trial from its stored parameters and compare with its stored value.
 
@@ -364,9 +403,26 @@ def replay_command(
     value = TrialObjective.metric_value_of(study.metric, result)
     difference = abs(value - chosen.value)
     relative = difference / max(abs(chosen.value), 1e-12)
-    console.print(
-        f"trial {chosen.number}: stored {chosen.value:.8g}, replayed {value:.8g}, "
-        f"difference {difference:.3g} ({relative:.3g} relative, tolerance {tolerance:g})"
-    )
-    if not math.isfinite(relative) or relative > tolerance:
+    reproduced = math.isfinite(relative) and relative <= tolerance
+    if json_output:
+        from admet_hpo.cli.json_output import ReplayOutput, emit
+
+        emit(
+            ReplayOutput(
+                study=optuna_study.study_name,
+                trial=chosen.number,
+                stored=chosen.value,
+                replayed=value,
+                difference=difference,
+                relative=relative,
+                tolerance=tolerance,
+                reproduced=reproduced,
+            )
+        )
+    else:
+        console.print(
+            f"trial {chosen.number}: stored {chosen.value:.8g}, replayed {value:.8g}, "
+            f"difference {difference:.3g} ({relative:.3g} relative, tolerance {tolerance:g})"
+        )
+    if not reproduced:
         raise typer.Exit(code=1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from admet_hpo.cli.console import console, quiet_libraries, user_errors
+from admet_hpo.cli.options import SetOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -20,10 +21,12 @@ def train_command(
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
     max_epochs: int | None = typer.Option(None, "--max-epochs", help="Override trainer.max_epochs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    sets: list[str] | None = SetOpt,
 ) -> None:
     """Train a chemprop multi-task MPNN with the joint sampler and report per-task metrics."""
     from admet_hpo.cli.reports import bound_summary, training_summary
     from admet_hpo.config.loading import validate_mapping
+    from admet_hpo.config.overrides import apply_overrides
     from admet_hpo.config.training import load_training_config
 
     quiet_libraries()
@@ -36,6 +39,7 @@ def train_command(
     if overrides:
         merged = {**config.model_dump(), **overrides}
         config = validate_mapping(type(config), merged, source=f"{config_path} with command-line overrides")
+    config = apply_overrides(config, sets or [], source=str(config_path))
     console.print(f"Training [bold]{config_path}[/] -> {config.output_dir}")
     from admet_hpo.training.run import train
 

@@ -63,6 +63,11 @@ class ConfigLeaf:
         """Value kinds the field accepts: ``bool``, ``int``, ``float``, ``str``, ``none``, ``ratios``, ..."""
         return _value_kinds(self.field.annotation)
 
+    def typed(self, value: Any) -> Any:
+        """``value`` converted as the setting's field converts it (e.g. ``"1e-3"`` to a float); a pydantic
+        ``ValidationError`` when it is not valid for the setting."""
+        return _field_adapter(self.path).validate_python(value)
+
     def check_value(self, value: Any, *, strict: bool = False) -> str | None:
         """Why ``value`` is not valid for this setting (its type and constraints), or None when it is."""
         try:

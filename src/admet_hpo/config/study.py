@@ -182,6 +182,16 @@ class NightlyConfig(StrictModel):
         return value
 
 
+class WarmStartConfig(StrictModel):
+    """Warm start of a new study version (a changed search space) from the previous version's best
+    completed trials whose parameters fit the new space (see ``admet_hpo.search.warm_start``)."""
+
+    enabled: bool = Field(default=True, description="Warm-start a new version of the study.")
+    top_k: int = Field(
+        default=5, ge=1, description="Best fitting parameter sets of the previous version enqueued."
+    )
+
+
 class StudyConfig(StrictModel):
     """A study YAML file."""
 
@@ -214,6 +224,7 @@ class StudyConfig(StrictModel):
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
+    warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyConfig:
@@ -251,6 +262,7 @@ class Study:
     mlflow_tracking_uri: str
     heartbeat: HeartbeatConfig
     nightly: NightlyConfig
+    warm_start: WarmStartConfig
 
 
 _SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
@@ -354,4 +366,5 @@ def load_study(path: Path) -> Study:
         ),
         heartbeat=config.heartbeat,
         nightly=config.nightly,
+        warm_start=config.warm_start,
     )

@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from admet_hpo.orchestration.runner import FINISHED, prepare_study, run_worker
 from admet_hpo.search.versioning import VERSION_DIGITS, versioned_study_name
+from admet_hpo.search.warm_start import ranked
 from admet_hpo.storage.rdb import open_storage
 
 if TYPE_CHECKING:
@@ -191,13 +192,6 @@ def trial_night(trial: FrozenTrial) -> str | None:
 def trial_parameters(trial: FrozenTrial) -> dict[str, Any]:
     """A trial's parameter set: sampled parameters, or the fixed ones of a trial waiting in the queue."""
     return dict(trial.params) if trial.params else dict(trial.system_attrs.get("fixed_params", {}))
-
-
-def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
-    """The completed trials among ``trials``, best value first for ``direction``, then by trial number."""
-    sign = -1.0 if direction == "maximize" else 1.0
-    completed = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    return sorted(completed, key=lambda t: (sign * t.value, t.number))
 
 
 def best_of_earlier_nights(

@@ -38,6 +38,7 @@ from admet_hpo.orchestration.gpus import CUDA_VISIBLE, assign_gpus, machine_gpus
 from admet_hpo.search.algorithms import build_pruner, build_sampler
 from admet_hpo.search.space import space_hash
 from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.search.warm_start import warm_start_new_version
 from admet_hpo.storage.budget import BudgetGate
 from admet_hpo.storage.rdb import open_storage, study_lock
 from admet_hpo.tracking.urls import mask_text
@@ -90,21 +91,24 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
     """Create (or open) the study's Optuna study, MLflow store, experiment and parent run, once.
 
     The Optuna study is named :func:`versioned_study_name`: a changed search space opens a new version
-    instead of crashing on Optuna's changed-distribution error. Study user attributes record the study
-    file, the base name and the space hash.
+    instead of crashing on Optuna's changed-distribution error; a new version is warm-started from the
+    previous one (:func:`~admet_hpo.search.warm_start.warm_start_new_version`). Study user attributes
+    record the study file, the base name and the space hash.
     """
     from admet_hpo.tracking.store import ensure_tracking_store
     from admet_hpo.tracking.tracker import StudyTracker
 
     url = storage_url or study.storage
+    storage = open_storage(url, study.heartbeat)
     optuna_study = optuna.create_study(
         study_name=versioned_study_name(study),
-        storage=open_storage(url, study.heartbeat),
+        storage=storage,
         sampler=build_sampler(study),
         pruner=build_pruner(study),
         direction=study.direction,
         load_if_exists=True,
     )
+    warm_start_new_version(study, optuna_study, storage)
     for key, value in (("study_file", str(study.source)), ("base_name", study.name)):
         optuna_study.set_user_attr(key, value)
     optuna_study.set_user_attr("space_hash", space_hash(study.space))

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from admet_hpo.cli import app
+from admet_hpo.cli.json_output import output_schemas
 from admet_hpo.config.schemas import generate_schemas
 from admet_hpo.config.validation import detect_kind
 from admet_hpo.errors import ConfigError
@@ -82,7 +83,8 @@ def test_schema_command_writes_the_generated_schemas(tmp_path: Path) -> None:
     result = runner.invoke(app, ["schema", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     expected = generate_schemas()
-    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(expected)
+    assert sorted(path.name for path in (tmp_path / "out").iterdir() if path.is_file()) == sorted(expected)
+    assert sorted(path.name for path in (tmp_path / "out" / "output").iterdir()) == sorted(output_schemas())
     for name, text in expected.items():
         assert (tmp_path / "out" / name).read_text(encoding="utf-8") == text
     study_schema = json.loads(expected["study.schema.json"])

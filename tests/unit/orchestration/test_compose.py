@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -204,13 +203,11 @@ def test_volumes_hold_the_study_outputs_and_are_declared(monkeypatch) -> None:
 
 def test_the_image_is_python_311_slim_with_the_pinned_cpu_torch_and_the_files_commands_use() -> None:
     assert _dockerfile_instructions("FROM") == ["python:3.11-slim"]
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-        "dependencies"
-    ]
-    torch_pin = next(dep for dep in dependencies if dep.startswith("torch=="))
+    constraints = (REPO / "constraints.txt").read_text(encoding="utf-8").splitlines()
+    torch_pin = next(line for line in constraints if line.startswith("torch=="))
     runs = " ".join(_dockerfile_instructions("RUN"))
     assert f"--index-url https://download.pytorch.org/whl/cpu {torch_pin}" in runs
-    assert "pip install ." in runs
+    assert "pip install -c constraints.txt ." in runs
     ignore_lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     ignored = {line.strip() for line in ignore_lines if line.strip() and not line.startswith("#")}
     copied = [source for line in _dockerfile_instructions("COPY") for source in line.split()[:-1]]
