@@ -23,18 +23,19 @@ def test_committed_output_schemas_are_up_to_date_with_the_models() -> None:
 
 def test_a_trial_record_carries_the_stored_trial() -> None:
     trial = optuna.trial.create_trial(
-        params={"alpha": 0.25},
-        distributions={"alpha": FloatDistribution(0.0, 1.0)},
+        params={"alpha": 0.25, "ratio.a.raw": 0.9},
+        distributions={"alpha": FloatDistribution(0.0, 1.0), "ratio.a.raw": FloatDistribution(0.0, 1.0)},
         value=0.5,
         intermediate_values={0: 0.9, 1: 0.5},
-        user_attrs={"mlflow_run_id": "abc"},
+        user_attrs={"mlflow_run_id": "abc", "ratio.a": 0.3},
     )
     record = TrialRecord.of(trial)
     assert record.model_dump() == {
         "trial": -1,  # create_trial numbers it when a study adds it
         "state": "COMPLETE",
         "value": 0.5,
-        "params": {"alpha": 0.25},
+        "params": {"alpha": 0.25, "ratio.a": 0.3},
+        "raw_params": {"alpha": 0.25, "ratio.a.raw": 0.9},
         "epochs_run": 2,
         "mlflow_run_id": "abc",
         "error": None,
