@@ -231,19 +231,15 @@ def worker_command(
 
 def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
     """The study file and its existing Optuna study; a clear error when there is none yet."""
+    from admet_hpo.config.locations import require_sqlite_file
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
     from admet_hpo.orchestration.runner import load_existing_study
-    from admet_hpo.storage.rdb import sqlite_file
 
     quiet_libraries()
     study = load_study(study_file)
     url = storage_override(storage) or study.storage
-    database = sqlite_file(url)
-    if database is not None and not database.is_file():
-        raise ConfigError(
-            f"{study_file}: no study storage at {database} yet (run 'hpo run {study_file}' first)"
-        )
+    require_sqlite_file(url, f"run 'hpo run {study_file}' first")
     try:
         return study, load_existing_study(study, url)
     except KeyError:

@@ -26,6 +26,7 @@ from admet_hpo.config.loading import (
     read_yaml_mapping,
     validate_mapping,
 )
+from admet_hpo.config.locations import absolute_sqlite_url
 from admet_hpo.config.search_space import SearchSpace, load_search_spaces
 from admet_hpo.config.training import DataConfig, SplitConfig, TrainingConfig, load_training_config
 from admet_hpo.errors import ConfigError
@@ -220,21 +221,7 @@ class Study:
     nightly: NightlyConfig
 
 
-_SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def absolute_sqlite_url(url: str, base_dir: Path) -> str:
-    """``url`` with a relative SQLite file made absolute against ``base_dir``; other URLs unchanged.
-
-    SQLAlchemy reads ``sqlite:///rel.db`` relative to the working directory and ``sqlite:////abs.db``
-    as absolute; a study must not depend on where it was started, so relative files are resolved here.
-    """
-    match = _SQLITE_URL.match(url)
-    if match is None or match["path"] in ("", ":memory:") or match["path"].startswith("/"):
-        return url
-    absolute = (base_dir / match["path"]).resolve()
-    return f"{match['scheme']}:///{absolute}{match['query'] or ''}"
 
 
 def _expand_environment(value: str, source: Path, key: str) -> str:

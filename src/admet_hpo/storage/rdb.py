@@ -34,6 +34,7 @@ from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateF
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
+from admet_hpo.config.locations import require_sqlite_file, sqlite_database
 from admet_hpo.errors import ConfigError
 from admet_hpo.tracking.urls import mask_text, mask_url, mask_url_secret_in
 
@@ -58,14 +59,6 @@ APPLICATION_NAME = "admet-hpo"
 LOCK_APPLICATION = "admet-hpo-lock"
 
 T = TypeVar("T")
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (None for other back ends and in-memory SQLite)."""
-    if not url.startswith("sqlite"):
-        return None
-    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
-    return Path(path) if path and path != ":memory:" else None
 
 
 def engine_kwargs(url: str) -> dict[str, Any]:
@@ -324,10 +317,10 @@ def open_storage(
     address = grpc_address(url)
     if address is not None:
         return open_proxy(*address)
-    database = sqlite_file(url)
+    database = sqlite_database(url)
+    if not create:
+        require_sqlite_file(url, "run 'hpo run STUDY.yaml' first, or pass --storage")
     if database is not None:
-        if not create and not database.is_file():
-            raise ConfigError(f"no study storage at {database} (run 'hpo run' first, or pass --storage)")
         database.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are experimental in Optuna 5
@@ -502,7 +495,7 @@ def study_lock(storage: Any, study_id: int, database_url: str | None = None) -> 
     if dialect == "postgresql":
         policy = storage.retry_policy if isinstance(storage, ResilientRDBStorage) else RetryPolicy()
         return PostgresStudyLock(storage.engine, study_id, policy)
-    database = sqlite_file(storage.url)
+    database = sqlite_database(storage.url)
     if dialect == "sqlite" and database is not None:
         return FileStudyLock(database.with_name(database.name + ".lock"))
     return NoStudyLock()
