@@ -228,9 +228,10 @@ def schedule_command(
     file is read again every night, so budget edits apply without a restart. A night that fails is
     reported and the schedule goes on. Ctrl-C or SIGTERM stops it (a running trial is marked FAIL).
     """
+    from admet_hpo.config.cron import cron_trigger
     from admet_hpo.config.study import load_study
     from admet_hpo.errors import AdmetHpoError
-    from admet_hpo.orchestration.scheduling import cron_trigger, run_schedule
+    from admet_hpo.orchestration.scheduling import run_schedule
     from admet_hpo.storage.rdb import open_storage
     from admet_hpo.tracking.urls import mask_text, mask_url
 

@@ -126,13 +126,14 @@ class NightlyConfig(StrictModel):
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        """Five fields, read by the same parser as ``hpo schedule --cron`` (crontab's weekday numbers)."""
+        from admet_hpo.config.cron import cron_trigger
 
         if len(value.split()) != 5:
             raise ValueError("expected five fields: minute hour day month weekday")
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
-        except ValueError as exc:
+            cron_trigger(value, "UTC")
+        except ConfigError as exc:
             raise ValueError(f"invalid cron expression: {exc}") from None
         return value
 
