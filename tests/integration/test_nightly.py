@@ -32,10 +32,6 @@ from admet_hpo.config.study import Study, load_study
 from admet_hpo.data.known.demo import TARGETS, build_demo
 from admet_hpo.data.training_data import load_training_data
 from admet_hpo.orchestration.nightly import (
-    DATA_HASH_ATTR,
-    NIGHT_ATTR,
-    NIGHTLY_VERSION_ATTR,
-    PREVIOUS_VERSION_ATTR,
     NightReport,
     plan_night,
     run_nightly,
@@ -44,6 +40,12 @@ from admet_hpo.orchestration.nightly import (
 from admet_hpo.orchestration.runner import load_existing_study, prepare_study
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.storage.rdb import open_storage
+from admet_hpo.tracking.keys import (
+    DATA_HASH_ATTR,
+    NIGHT_ATTR,
+    NIGHTLY_VERSION_ATTR,
+    PREVIOUS_VERSION_ATTR,
+)
 from admet_hpo.tracking.tracker import StudyTracker
 
 pytestmark = [

@@ -14,6 +14,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from admet_hpo.tracking.keys import EPOCHS_ATTR, ERROR_ATTR, RUN_ID_ATTR
+
 OutputMode = Literal["live", "json", "quiet"]
 
 
@@ -96,8 +98,8 @@ class StudyProgress:
             "state": trial.state.name,
             "value": trial.value,
             "params": trial.params,
-            "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
-            "error": trial.user_attrs.get("error"),
+            "mlflow_run_id": trial.user_attrs.get(RUN_ID_ATTR),
+            "error": trial.user_attrs.get(ERROR_ATTR),
         }
         self.console.file.write(json.dumps(record, default=str) + "\n")
         self.console.file.flush()
@@ -157,8 +159,8 @@ def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
             t.state.name,
             _value(t.value),
             *cells,
-            str(t.user_attrs.get("epochs_run", len(t.intermediate_values))),
-            str(t.user_attrs.get("mlflow_run_id", "–")),
+            str(t.user_attrs.get(EPOCHS_ATTR, len(t.intermediate_values))),
+            str(t.user_attrs.get(RUN_ID_ATTR, "–")),
             *([task or "–"] if placed else []),
         )
     return table

@@ -20,6 +20,7 @@ from admet_hpo.cli.options import (  # noqa: F401 - STORAGE_ENV re-exported
     TrialBudgetOpt,
     storage_override,
 )
+from admet_hpo.tracking.keys import RUN_ID_ATTR
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ def best_command(
         "trial": best.number,
         "value": best.value,
         "params": best.params,
-        "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
+        "mlflow_run_id": best.user_attrs.get(RUN_ID_ATTR),
     }
     if json_output:
         console.print_json(json.dumps(record, default=str))

@@ -38,19 +38,19 @@ from optuna.trial import FrozenTrial, TrialState
 from admet_hpo.orchestration.runner import FINISHED, prepare_study, run_worker
 from admet_hpo.search.versioning import VERSION_DIGITS, versioned_study_name
 from admet_hpo.storage.rdb import open_storage
+from admet_hpo.tracking.keys import (
+    DATA_HASH_ATTR,
+    FIXED_PARAMS_SYSTEM_ATTR,
+    NIGHT_ATTR,
+    NIGHTLY_VERSION_ATTR,
+    PREVIOUS_VERSION_ATTR,
+)
 
 if TYPE_CHECKING:
     from admet_hpo.config.study import Study
     from admet_hpo.orchestration.runner import TrialCallback
     from admet_hpo.search.objective import EpochObserver
 
-#: Trial user attribute: the night (ISO date) a trial ran in.
-NIGHT_ATTR = "night"
-#: Study user attributes: content hash of the data a version was run on; the version it replaced; on the
-#: base version, the version nightly sweeps currently use.
-DATA_HASH_ATTR = "data_hash"
-PREVIOUS_VERSION_ATTR = "previous_version"
-NIGHTLY_VERSION_ATTR = "nightly_version"
 
 _ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -190,7 +190,7 @@ def trial_night(trial: FrozenTrial) -> str | None:
 
 def trial_parameters(trial: FrozenTrial) -> dict[str, Any]:
     """A trial's parameter set: sampled parameters, or the fixed ones of a trial waiting in the queue."""
-    return dict(trial.params) if trial.params else dict(trial.system_attrs.get("fixed_params", {}))
+    return dict(trial.params) if trial.params else dict(trial.system_attrs.get(FIXED_PARAMS_SYSTEM_ATTR, {}))
 
 
 def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:

@@ -40,6 +40,7 @@ from admet_hpo.search.space import space_hash
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.storage.budget import BudgetGate
 from admet_hpo.storage.rdb import open_storage, study_lock
+from admet_hpo.tracking.keys import BASE_NAME_ATTR, SPACE_HASH_ATTR, STUDY_FILE_ATTR
 from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
@@ -105,9 +106,12 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
         direction=study.direction,
         load_if_exists=True,
     )
-    for key, value in (("study_file", str(study.source)), ("base_name", study.name)):
+    for key, value in (
+        (STUDY_FILE_ATTR, str(study.source)),
+        (BASE_NAME_ATTR, study.name),
+        (SPACE_HASH_ATTR, space_hash(study.space)),
+    ):
         optuna_study.set_user_attr(key, value)
-    optuna_study.set_user_attr("space_hash", space_hash(study.space))
     ensure_tracking_store(study.mlflow_tracking_uri)
     StudyTracker(study.mlflow_tracking_uri).start_study(optuna_study, storage_url=url)
     return optuna_study

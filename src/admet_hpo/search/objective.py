@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from admet_hpo.search.algorithms import pruning_steps
 from admet_hpo.search.space import apply_parameters, suggest
+from admet_hpo.tracking.keys import DEVICE_ATTR, EPOCHS_ATTR, ERROR_ATTR, OUTPUT_ATTR, WORKER_ATTR
 from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
@@ -31,12 +32,6 @@ if TYPE_CHECKING:
     from admet_hpo.tracking.tracker import StudyTracker
     from admet_hpo.training.run import TrainingResult
 
-ERROR_ATTR = "error"
-EPOCHS_ATTR = "epochs_run"
-OUTPUT_ATTR = "output_dir"
-WORKER_ATTR = "worker"
-#: The device Lightning trained the trial on (``cpu``, ``cuda:0``: a worker's first visible GPU).
-DEVICE_ATTR = "device"
 #: The ``error`` user attribute of a trial stopped by Ctrl-C or a stop signal.
 INTERRUPTED_ERROR = "interrupted (Ctrl-C or a stop signal)"
 

@@ -35,7 +35,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from admet_hpo.tracking.keys import mlflow_key
+from admet_hpo.tracking.keys import (
+    DIRECTIONS_TAG,
+    ERROR_TAG,
+    GIT_COMMIT_TAG,
+    LINEAGE_TAG_PREFIX,
+    PARENT_RUN_ATTR,
+    PARENT_RUN_TAG,
+    PRUNER_TAG,
+    ROLE_TAG,
+    RUN_ID_ATTR,
+    SAMPLER_TAG,
+    STATE_TAG,
+    STORAGE_TAG,
+    STUDY_NAME_TAG,
+    TRIAL_NUMBER_TAG,
+    VALUE_METRIC,
+    mlflow_key,
+)
 from admet_hpo.tracking.lineage import Lineage, collect_lineage
 from admet_hpo.tracking.notes import trial_run_url
 from admet_hpo.tracking.plots import PLOTLY_JS, figure_html, plotly_js, study_figures, study_images
@@ -50,20 +67,6 @@ if TYPE_CHECKING:
     from mlflow.entities import Metric, Run
     from mlflow.utils.async_logging.run_operations import RunOperations
     from optuna.trial import TrialState
-
-#: Study user attribute holding the parent run id; trial user attribute holding the trial's run id.
-PARENT_RUN_ATTR = "mlflow_parent_run_id"
-RUN_ID_ATTR = "mlflow_run_id"
-
-STUDY_NAME_TAG = "optuna.study_name"
-TRIAL_NUMBER_TAG = "optuna.trial_number"
-STATE_TAG = "optuna.state"
-ERROR_TAG = "optuna.error"
-STORAGE_TAG = "optuna.storage"
-ROLE_TAG = "admet_hpo.role"
-PARENT_RUN_TAG = "mlflow.parentRunId"
-#: Metric holding the trial's objective value, logged by :meth:`StudyTracker.finish_trial`.
-VALUE_METRIC = "trial_value"
 
 STALE_RUN_ERROR = "the worker running this trial stopped; the trial was failed by its heartbeat"
 
@@ -288,20 +291,20 @@ class StudyTracker:
         ``mlflow.source.git.commit``) and dirtiness, Python, platform and key package versions
         (``lineage.*`` tags). ``lineage`` defaults to this process's :attr:`lineage`."""
         lineage = lineage if lineage is not None else self.lineage
-        tags = {
-            "lineage.data_hash": data_hash,
-            "lineage.split_hash": split_hash,
-            "lineage.git_commit": lineage.git_commit or "unknown",
-            "lineage.git_dirty": "unknown" if lineage.git_dirty is None else str(lineage.git_dirty).lower(),
-            "lineage.python": lineage.python,
-            "lineage.platform": lineage.platform,
+        values = {
+            "data_hash": data_hash,
+            "split_hash": split_hash,
+            "git_commit": lineage.git_commit or "unknown",
+            "git_dirty": "unknown" if lineage.git_dirty is None else str(lineage.git_dirty).lower(),
+            "python": lineage.python,
+            "platform": lineage.platform,
         }
+        values |= {
+            f"version.{name}": version or "not installed" for name, version in lineage.packages.items()
+        }
+        tags = {f"{LINEAGE_TAG_PREFIX}{name}": value for name, value in values.items()}
         if lineage.git_commit is not None:
-            tags["mlflow.source.git.commit"] = lineage.git_commit
-        tags |= {
-            f"lineage.version.{name}": version or "not installed"
-            for name, version in lineage.packages.items()
-        }
+            tags[GIT_COMMIT_TAG] = lineage.git_commit
         self._set_tags(run_id, tags)
 
     def log_checkpoint(self, run_id: str, path: Path, artifact_path: str = "checkpoints") -> None:
@@ -438,9 +441,9 @@ class StudyTracker:
         parent_tags = {
             ROLE_TAG: "study",
             STUDY_NAME_TAG: study.study_name,
-            "optuna.directions": ",".join(direction.name for direction in study.directions),
-            "optuna.sampler": type(study.sampler).__name__,
-            "optuna.pruner": type(study.pruner).__name__,
+            DIRECTIONS_TAG: ",".join(direction.name for direction in study.directions),
+            SAMPLER_TAG: type(study.sampler).__name__,
+            PRUNER_TAG: type(study.pruner).__name__,
             **tags,
         }
         if storage_url is not None:

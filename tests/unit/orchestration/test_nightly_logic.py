@@ -15,9 +15,6 @@ from admet_hpo.config.study import Study, load_study
 from admet_hpo.errors import ConfigError
 from admet_hpo.orchestration import nightly
 from admet_hpo.orchestration.nightly import (
-    DATA_HASH_ATTR,
-    NIGHT_ATTR,
-    NIGHTLY_VERSION_ATTR,
     StopWhenNightIsDone,
     best_of_earlier_nights,
     choose_data_version,
@@ -30,6 +27,11 @@ from admet_hpo.orchestration.nightly import (
 )
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.storage.rdb import open_storage
+from admet_hpo.tracking.keys import (
+    DATA_HASH_ATTR,
+    NIGHT_ATTR,
+    NIGHTLY_VERSION_ATTR,
+)
 
 DISTRIBUTIONS = {"x": FloatDistribution(0.0, 10.0)}
 START = datetime(2026, 1, 1, 1, 0)
