@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
-from admet_hpo.cli.options import (  # noqa: F401 - STORAGE_ENV re-exported
-    STORAGE_ENV,
+from admet_hpo.cli.options import (
+    OutputDirOpt,
     QuietOpt,
     StorageOpt,
     StudyArg,
     TimeoutOpt,
+    TrackingOpt,
     TrialBudgetOpt,
-    storage_override,
 )
 from admet_hpo.tracking.keys import RUN_ID_ATTR
 
@@ -28,10 +28,11 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-    from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.cli.progress import OutputMode, StudyProgress
     from admet_hpo.config.study import Study
     from admet_hpo.config.training import TrainingConfig
     from admet_hpo.orchestration.runner import RunSummary
+    from admet_hpo.orchestration.session import StudySession
 
 
 def register(app: typer.Typer) -> None:
@@ -66,6 +67,8 @@ def run_command(
     n_trials: int | None = TrialBudgetOpt,
     timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes on this machine."),
     gpus_per_worker: int | None = typer.Option(
         None,
@@ -79,20 +82,11 @@ def run_command(
     """Create the study if needed and run trials until its budget (or --timeout) is spent.
 
     Running the same command again resumes: the budget counts finished trials already in the storage.
+    Exits with status 1 when every trial it ran failed or a worker failed (the MLflow parent run is then
+    closed FAILED), 130 when interrupted.
     """
-    from admet_hpo.cli.progress import StudyProgress
-    from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
-    from admet_hpo.orchestration.runner import (
-        launch_workers,
-        log_plots,
-        prepare_study,
-        remaining_trials,
-        run_worker,
-        summarize,
-    )
-    from admet_hpo.tracking.urls import mask_url
-    from admet_hpo.training.devices import plan_devices
+    from admet_hpo.orchestration.session import StudySession
 
     if gpus_per_worker is not None and workers == 1:
         raise ConfigError(
@@ -100,58 +94,116 @@ def run_command(
             "devices of trainer.devices)"
         )
     quiet_libraries()
-    study = load_study(study_file)
+    locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
+    with StudySession.open(study_file, **locations) as session:
+        mode = "json" if json_output else "quiet" if quiet else "live"
+        _run(session, n_trials, timeout, workers, gpus_per_worker, mode)
+
+
+def _print_locations(study: Study) -> None:
+    """Where this invocation's storage, tracking store and outputs are (credentials masked)."""
+    from admet_hpo.tracking.urls import mask_url
+
+    for label, where in (
+        ("storage", mask_url(study.storage)),
+        ("tracking", mask_url(study.mlflow_tracking_uri)),
+        ("outputs", str(study.output_dir)),
+    ):
+        console.print(f"{label + ':':<10} {where}", highlight=False, soft_wrap=True)
+
+
+def _run(
+    session: StudySession,
+    n_trials: int | None,
+    timeout: float | None,
+    workers: int,
+    gpus_per_worker: int | None,
+    mode: OutputMode,
+) -> None:
+    """``hpo run`` on a resolved session: prepare the study once, run its trials here or in workers."""
+    from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.config.locations import sqlite_database
+    from admet_hpo.orchestration.runner import (
+        finish_parent_run,
+        launch_workers,
+        log_plots,
+        prepare_study,
+        remaining_trials,
+        run_worker,
+        summarize,
+    )
+    from admet_hpo.training.devices import plan_devices
+
+    study = session.study
     plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
-    url = storage_override(storage) or study.storage
-    optuna_study = prepare_study(study, url)
-    mode = "json" if json_output else "quiet" if quiet else "live"
+    if mode == "live":
+        _print_locations(study)
+    optuna_study = prepare_study(session)
     if mode == "live":
         console.print(
-            f"study [bold]{optuna_study.study_name}[/] on {mask_url(url)}; "
-            f"{remaining_trials(optuna_study, budget) if budget else 'unbounded'} trial(s) to run, "
-            f"tracking {mask_url(study.mlflow_tracking_uri)}"
+            f"study [bold]{optuna_study.study_name}[/]: "
+            f"{remaining_trials(optuna_study, budget) if budget else 'unbounded'} trial(s) to run"
         )
-    if workers > 1 and url.startswith("sqlite"):
+    if workers > 1 and sqlite_database(study.storage) is not None:
         error_console.print(
             "[yellow]warning:[/] several workers on SQLite serialise their writes; use PostgreSQL "
             "(postgresql+psycopg://...) for many workers"
         )
+    failed_workers: list[int] = []
     try:
         with stop_signals_interrupt(), StudyProgress(console, budget, mode, optuna_study) as progress:
             if workers == 1:
                 summary = run_worker(
-                    study,
+                    session,
                     n_trials=budget,
                     timeout=time_limit,
-                    storage_url=url,
                     observer=progress.on_epoch,
                     callbacks=(progress,),
                     trial_attrs=_placement_attrs(),
                 )
             else:
-                launch_workers(
-                    study,
+                codes = launch_workers(
+                    session,
                     workers,
                     n_trials=budget,
                     timeout=time_limit,
-                    storage_url=url,
                     gpus_per_worker=gpus_per_worker,
                     poll=lambda: _refresh_display(progress, optuna_study),
                 )
+                failed_workers = [index for index, code in enumerate(codes) if code != 0]
                 progress.sync(optuna_study)
-                log_plots(study, optuna_study)
+                log_plots(session, optuna_study)
                 summary = summarize(optuna_study)
     except KeyboardInterrupt:
         error_console.print("interrupted: the running trial was marked FAIL; run the same command to resume")
         raise typer.Exit(code=130) from None
-    _close_parent_run(study, optuna_study, budget)
+    failed = summary.all_failed or bool(failed_workers)
+    finish_parent_run(session, optuna_study, budget, failed=failed)
     if mode == "live":
         from admet_hpo.cli.progress import trials_table
 
         console.print(trials_table(optuna_study))
-    _print_summary(summary, json_output)
+    _print_summary(summary, mode == "json")
+    if failed_workers:
+        listed = ", ".join(f"{index} (status {codes[index]})" for index in failed_workers)
+        error_console.print(f"[bold red]error:[/] worker(s) {listed} failed", highlight=False)
+    _exit_if_all_failed(summary)
+    if failed_workers:
+        raise typer.Exit(code=1)
+
+
+def _exit_if_all_failed(summary: RunSummary) -> None:
+    """Exit with status 1 when every trial this invocation ran failed (their errors are in status)."""
+    if summary.all_failed:
+        error_console.print(
+            f"[bold red]error:[/] all {summary.ran} trial(s) of this invocation failed; their errors are in "
+            "'hpo status' (column error) and in their MLflow runs",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=1)
 
 
 def _placement_attrs() -> dict[str, object]:
@@ -174,23 +226,14 @@ def _refresh_display(progress: StudyProgress, optuna_study: optuna.Study) -> Non
         log.warning("display refresh skipped: %s", (mask_text(str(exc)).splitlines() or [""])[0])
 
 
-def _close_parent_run(study: Study, optuna_study: optuna.Study, budget: int | None) -> None:
-    """Mark the study's MLflow parent run FINISHED once the budget is spent (a later run reopens it)."""
-    from admet_hpo.orchestration.runner import remaining_trials
-    from admet_hpo.tracking.tracker import StudyTracker
-
-    if remaining_trials(optuna_study, budget) == 0:
-        tracker = StudyTracker(study.mlflow_tracking_uri)
-        tracker.start_study(optuna_study)
-        tracker.finish_study()
-
-
 @user_errors
 def worker_command(
     study_file: Path = StudyArg,
     n_trials: int | None = TrialBudgetOpt,
     timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     worker_index: int = typer.Option(0, "--worker-index", min=0, help="Offsets the sampler seed."),
     plots: bool = typer.Option(
         True, "--plots/--no-plots", help="Log the study plots on the parent run at the end."
@@ -200,49 +243,58 @@ def worker_command(
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage.
 
     Its trials record where they ran: the SLURM array job and task (slurm_array_job_id,
-    slurm_array_task_id) and CUDA_VISIBLE_DEVICES (cuda_visible_devices) when set.
+    slurm_array_task_id) and CUDA_VISIBLE_DEVICES (cuda_visible_devices) when set. Exits with status 1
+    when every trial it ran failed, 130 when stopped.
     """
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.orchestration.runner import run_worker
 
     quiet_libraries()
-    study, optuna_study = _open(study_file, storage)
-    budget = n_trials if n_trials is not None else study.n_trials
-    try:
-        with (
-            stop_signals_interrupt(),
-            StudyProgress(console, budget, "quiet" if quiet else "live", optuna_study) as progress,
-        ):
-            summary = run_worker(
-                study,
-                n_trials=budget,
-                timeout=timeout if timeout is not None else study.timeout,
-                storage_url=storage_override(storage),
-                worker_index=worker_index,
-                observer=progress.on_epoch,
-                callbacks=(progress,),
-                trial_attrs=_placement_attrs(),
-                plots=plots,
-            )
-    except KeyboardInterrupt:
-        error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")
-        raise typer.Exit(code=130) from None
+    with _session(study_file, storage, tracking_uri, output_dir) as session:
+        optuna_study = _open(session)
+        budget = n_trials if n_trials is not None else session.study.n_trials
+        try:
+            with (
+                stop_signals_interrupt(),
+                StudyProgress(console, budget, "quiet" if quiet else "live", optuna_study) as progress,
+            ):
+                summary = run_worker(
+                    session,
+                    n_trials=budget,
+                    timeout=timeout if timeout is not None else session.study.timeout,
+                    worker_index=worker_index,
+                    observer=progress.on_epoch,
+                    callbacks=(progress,),
+                    trial_attrs=_placement_attrs(),
+                    plots=plots,
+                )
+        except KeyboardInterrupt:
+            error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")
+            raise typer.Exit(code=130) from None
     _print_summary(summary, False)
+    _exit_if_all_failed(summary)
 
 
-def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
-    """The study file and its existing Optuna study; a clear error when there is none yet."""
+def _session(
+    study_file: Path, storage: str | None, tracking_uri: str | None = None, output_dir: Path | None = None
+) -> StudySession:
+    """The command's study session (flags > environment > study file)."""
+    from admet_hpo.orchestration.session import StudySession
+
+    return StudySession.open(study_file, storage=storage, tracking_uri=tracking_uri, output_dir=output_dir)
+
+
+def _open(session: StudySession) -> optuna.Study:
+    """The session's existing Optuna study; a clear error when there is none yet (nothing created)."""
     from admet_hpo.config.locations import require_sqlite_file
-    from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
     from admet_hpo.orchestration.runner import load_existing_study
 
     quiet_libraries()
-    study = load_study(study_file)
-    url = storage_override(storage) or study.storage
-    require_sqlite_file(url, f"run 'hpo run {study_file}' first")
+    study_file = session.study.source
+    require_sqlite_file(session.study.storage, f"run 'hpo run {study_file}' first")
     try:
-        return study, load_existing_study(study, url)
+        return load_existing_study(session)
     except KeyError:
         raise ConfigError(
             f"{study_file}: the storage has no study for this search space yet (run 'hpo run {study_file}')"
@@ -250,14 +302,17 @@ def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
 
 
 @user_errors
-def status_command(study_file: Path = StudyArg, storage: str | None = StorageOpt) -> None:
+def status_command(
+    study_file: Path = StudyArg, storage: str | None = StorageOpt, output_dir: Path | None = OutputDirOpt
+) -> None:
     """Table of the study's trials: number, state, value, key parameters, epochs, MLflow run id."""
     from admet_hpo.cli.progress import trials_table
     from admet_hpo.orchestration.runner import summarize
 
-    _, optuna_study = _open(study_file, storage)
-    console.print(trials_table(optuna_study))
-    _print_summary(summarize(optuna_study), False)
+    with _session(study_file, storage, output_dir=output_dir) as session:
+        optuna_study = _open(session)
+        console.print(trials_table(optuna_study))
+        _print_summary(summarize(optuna_study), False)
 
 
 def _best_trial(optuna_study: optuna.Study, trial_number: int | None) -> FrozenTrial:
@@ -283,11 +338,14 @@ def _best_trial(optuna_study: optuna.Study, trial_number: int | None) -> FrozenT
 def best_command(
     study_file: Path = StudyArg,
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The best completed trial: number, value, parameters and MLflow run id."""
-    _, optuna_study = _open(study_file, storage)
-    best = _best_trial(optuna_study, None)
+    with _session(study_file, storage, tracking_uri, output_dir) as session:
+        optuna_study = _open(session)
+        best = _best_trial(optuna_study, None)
     record = {
         "study": optuna_study.study_name,
         "trial": best.number,
@@ -317,13 +375,15 @@ def export_command(
     trial: int | None = typer.Option(None, "--trial", help="Trial number (default: the best)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the training config YAML."),
     storage: str | None = StorageOpt,
+    output_dir: Path | None = OutputDirOpt,
 ) -> None:
     """Write a trial's full resolved training config, runnable with 'hpo train'."""
     import yaml
 
-    study, optuna_study = _open(study_file, storage)
-    chosen = _best_trial(optuna_study, trial)
-    config = _trial_training_config(study, chosen)
+    with _session(study_file, storage, output_dir=output_dir) as session:
+        optuna_study = _open(session)
+        chosen = _best_trial(optuna_study, trial)
+    config = _trial_training_config(session.study, chosen)
     config.output_dir = output.resolve().parent / f"{output.stem}-run"
     header = f"# trial {chosen.number} of study {optuna_study.study_name} (value {chosen.value})\n"
     output.write_text(
@@ -338,6 +398,7 @@ def replay_command(
     trial: int = typer.Option(..., "--trial", help="Trial number to retrain."),
     tolerance: float = typer.Option(1e-6, "--tolerance", help="Allowed relative difference."),
     storage: str | None = StorageOpt,
+    output_dir: Path | None = OutputDirOpt,
 ) -> None:
     """Retrain a trial from its stored parameters and compare with its stored value.
 
@@ -347,8 +408,9 @@ def replay_command(
     from admet_hpo.errors import ConfigError
     from admet_hpo.training.run import train
 
-    study, optuna_study = _open(study_file, storage)
-    chosen = _best_trial(optuna_study, trial)
+    with _session(study_file, storage, output_dir=output_dir) as session:
+        chosen = _best_trial(_open(session), trial)
+    study = session.study
     if chosen.value is None:
         raise ConfigError(f"trial {trial} is {chosen.state.name}: it has no stored value to reproduce")
     quiet_libraries()

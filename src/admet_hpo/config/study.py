@@ -270,12 +270,27 @@ def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> Trainin
         ) from None
 
 
-def load_study(path: Path) -> Study:
+@dataclass(frozen=True)
+class Locations:
+    """Where a study's outputs, Optuna storage and MLflow tracking store go when given from outside the
+    study file (a command-line flag or the environment), each None when not given. Relative paths and
+    relative SQLite files are relative to the working directory, as for any command-line path; they win
+    over the study file's ``output_dir``, ``storage`` and ``mlflow.tracking_uri``. A given ``output_dir``
+    also moves the default storage and tracking store (``optuna.db`` and ``mlflow.db`` in it)."""
+
+    output_dir: Path | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+
+
+def load_study(path: Path, locations: Locations | None = None) -> Study:
     """Load a study file, its search spaces and its base training config; resolve paths and URLs.
 
-    Raises :class:`ConfigError` naming the file and key for any problem in the study file, a search
-    space or the training config. Nothing is created on disk.
+    ``locations`` replace the study file's output folder, storage and tracking store (see
+    :class:`Locations`). Raises :class:`ConfigError` naming the file and key for any problem in the
+    study file, a search space or the training config. Nothing is created on disk.
     """
+    given = locations or Locations()
     source = Path(path)
     raw = read_yaml_mapping(source)
     if isinstance(raw.get("training"), dict):
@@ -287,9 +302,19 @@ def load_study(path: Path) -> Study:
     base_dir = source.resolve().parent
     space = load_search_spaces([_resolved(base_dir, file) for file in config.search_spaces])
     base_training = _base_training(config, source, base_dir)
-    output_dir = _resolved(base_dir, config.output_dir or Path("runs") / config.name)
-    storage = config.storage or f"sqlite:///{output_dir / 'optuna.db'}"
-    tracking_uri = config.mlflow.tracking_uri or f"sqlite:///{output_dir / 'mlflow.db'}"
+    working_dir = Path.cwd()
+    if given.output_dir is not None:
+        output_dir = _resolved(working_dir, given.output_dir)
+    else:
+        output_dir = _resolved(base_dir, config.output_dir or Path("runs") / config.name)
+
+    def url(given_url: str | None, in_file: str | None, key: str, default_file: str) -> str:
+        if given_url is not None:
+            return absolute_sqlite_url(given_url, working_dir)
+        if in_file is not None:
+            return absolute_sqlite_url(_expand_environment(in_file, source, key), base_dir)
+        return f"sqlite:///{output_dir / default_file}"
+
     return Study(
         source=source,
         config=config,
@@ -303,9 +328,9 @@ def load_study(path: Path) -> Study:
         n_trials=config.n_trials,
         timeout=config.timeout,
         output_dir=output_dir,
-        storage=absolute_sqlite_url(_expand_environment(storage, source, "storage"), base_dir),
-        mlflow_tracking_uri=absolute_sqlite_url(
-            _expand_environment(tracking_uri, source, "mlflow.tracking_uri"), base_dir
+        storage=url(given.storage, config.storage, "storage", "optuna.db"),
+        mlflow_tracking_uri=url(
+            given.tracking_uri, config.mlflow.tracking_uri, "mlflow.tracking_uri", "mlflow.db"
         ),
         heartbeat=config.heartbeat,
         nightly=config.nightly,

@@ -98,12 +98,17 @@ class TrialObjective:
         #: The MLflow run of the trial this objective runs or ran last (None before its run exists).
         self.run_id: str | None = None
 
+    def tag(self, trial: optuna.Trial) -> None:
+        """Set ``trial_attrs`` and the worker as the trial's user attributes (the caller does it first,
+        before the trial counts against a budget that selects trials by them)."""
+        for key, value in {**self.trial_attrs, WORKER_ATTR: self.worker}.items():
+            trial.set_user_attr(key, value)
+
     def __call__(self, trial: optuna.Trial) -> float:
+        """Train one trial (tagged by :meth:`tag` already) and return its metric value."""
         from admet_hpo.training.run import train
 
         self.run_id = None
-        for key, value in {**self.trial_attrs, WORKER_ATTR: self.worker}.items():
-            trial.set_user_attr(key, value)
         values = suggest(trial, self.study.space)
         config = trial_config(self.study, values, trial.number)
         trial.set_user_attr(OUTPUT_ATTR, str(config.output_dir))

@@ -16,25 +16,26 @@ from typing import TYPE_CHECKING
 from optuna.exceptions import ExperimentalWarning
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.storage.rdb import grpc_address, open_storage
+from admet_hpo.storage.rdb import grpc_address
 from admet_hpo.tracking.urls import mask_url
 
 if TYPE_CHECKING:
-    from admet_hpo.config.study import Study
+    from admet_hpo.orchestration.session import StudySession
 
 #: Threads serving storage calls: concurrent calls beyond this wait in the proxy, not in the database.
 SERVER_THREADS = 16
 
 
-def serve_storage(url: str, study: Study, host: str, port: int) -> None:
-    """Serve the database at ``url`` on ``host:port`` until interrupted (KeyboardInterrupt)."""
+def serve_storage(session: StudySession, host: str, port: int) -> None:
+    """Serve the session's storage database on ``host:port`` until interrupted (KeyboardInterrupt)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from optuna.storages import run_grpc_proxy_server
 
+    url = session.study.storage
     if grpc_address(url) is not None:
         raise ConfigError(f"storage {url}: the proxy needs the database itself, not another proxy")
-    storage = open_storage(url, study.heartbeat)
+    storage = session.storage
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         try:

@@ -34,7 +34,7 @@ from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateF
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from admet_hpo.config.locations import require_sqlite_file, sqlite_database
+from admet_hpo.config.locations import sqlite_database
 from admet_hpo.errors import ConfigError
 from admet_hpo.tracking.urls import mask_text, mask_url, mask_url_secret_in
 
@@ -299,17 +299,17 @@ def open_storage(
     url: str,
     heartbeat: HeartbeatConfig | None = None,
     *,
-    create: bool = True,
     retry_policy: RetryPolicy | None = None,
 ) -> Any:
     """An Optuna storage at ``url``: a :class:`ResilientRDBStorage` for a database URL, or a
-    ``GrpcStorageProxy`` client for ``grpc://host:port`` (:func:`open_proxy`; ``heartbeat``, ``create``
-    and ``retry_policy`` then do not apply).
+    ``GrpcStorageProxy`` client for ``grpc://host:port`` (:func:`open_proxy`; ``heartbeat`` and
+    ``retry_policy`` then do not apply).
 
     With ``heartbeat``, running trials send heartbeats every ``interval`` seconds; a trial silent for the
     grace period is failed by the next worker that asks for a trial, and re-queued (up to ``max_retry``
-    times) by ``RetryHeartbeatStaleTrialCallback``. ``create=False`` refuses to create a missing SQLite
-    file (commands that only read a study). Errors name the URL with its password masked.
+    times) by ``RetryHeartbeatStaleTrialCallback``. A missing SQLite file is created (commands that only
+    read a study check first: :func:`~admet_hpo.config.locations.require_sqlite_file`). Errors name the
+    URL with its password masked.
     """
     import sqlalchemy.exc
     from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -318,8 +318,6 @@ def open_storage(
     if address is not None:
         return open_proxy(*address)
     database = sqlite_database(url)
-    if not create:
-        require_sqlite_file(url, "run 'hpo run STUDY.yaml' first, or pass --storage")
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():

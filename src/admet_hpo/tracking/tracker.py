@@ -158,9 +158,10 @@ class StudyTracker:
         self._study = (experiment_id, parent)
         return parent
 
-    def finish_study(self) -> None:
-        """Mark the parent run FINISHED (a later :meth:`start_study` reopens it)."""
-        self._client.set_terminated(self.parent_run_id, status="FINISHED")
+    def finish_study(self, status: str = "FINISHED") -> None:
+        """Close the parent run with ``status`` (FINISHED, or FAILED after an invocation that did not
+        succeed); a later :meth:`start_study` reopens it."""
+        self._client.set_terminated(self.parent_run_id, status=status)
 
     def log_study_plots(self, parent_run_id: str, study: optuna.Study) -> list[str]:
         """Log the study's plots on the parent run, replacing earlier versions: ``plots/<name>.html``
