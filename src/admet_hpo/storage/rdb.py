@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
@@ -119,27 +119,12 @@ def is_transient(error: BaseException) -> bool:
 @dataclass(frozen=True)
 class RetryPolicy:
     """How transient storage errors are retried: after ``first_wait`` seconds, then doubling up to
-    ``max_wait``, until ``deadline`` seconds have passed since the first failure; then the error is
-    raised. The default rides out a database restart of up to two minutes."""
+    ``max_wait``; no retry is started once ``deadline`` seconds have passed since the first attempt
+    (the error is raised). The default rides out a database restart of up to two minutes."""
 
     deadline: float = 120.0
     first_wait: float = 0.2
     max_wait: float = 2.0
-
-    def waits(self) -> Callable[[float], float | None]:
-        """A fresh backoff schedule: called with the seconds elapsed since the first failure, it returns
-        the next wait, or None once the deadline has passed."""
-        attempt = 0
-
-        def next_wait(elapsed: float) -> float | None:
-            nonlocal attempt
-            if elapsed >= self.deadline:
-                return None
-            wait = min(self.first_wait * 2**attempt, self.max_wait, self.deadline - elapsed)
-            attempt += 1
-            return wait
-
-        return next_wait
 
 
 def retry_transient(
@@ -150,36 +135,38 @@ def retry_transient(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> T:
-    """``call()``, retried after transient errors (:func:`is_transient`) as ``policy`` says.
+    """``call()``, retried by ``tenacity`` after transient errors (:func:`is_transient`) as ``policy``
+    says.
 
     Each retry is logged as a warning naming ``what`` and the error (credentials masked); ``on_retry``
     is called with the error before each retry. Non-transient errors, and the last transient one, are
     raised unchanged.
     """
-    next_wait = policy.waits()
-    first_failure: float | None = None
-    while True:
-        try:
-            return call()
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            now = time.monotonic()
-            first_failure = now if first_failure is None else first_failure
-            wait = next_wait(now - first_failure)
-            if wait is None:
-                raise
-            reason = error.__cause__ if isinstance(error, StorageInternalError) else error
-            reason = getattr(reason, "orig", None) or reason  # the driver's message, without the SQL
-            detail = " ".join(str(reason).split())
-            log.warning(
-                "%s",
-                mask_text(f"study storage: {what} failed ({type(reason).__name__}: {detail})")
-                + f"; retrying in {wait:.1f} s",
-            )
-            if on_retry is not None:
-                on_retry(error)
-            sleep(wait)
+    from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        reason = error.__cause__ if isinstance(error, StorageInternalError) else error
+        reason = getattr(reason, "orig", None) or reason  # the driver's message, without the SQL
+        detail = " ".join(str(reason).split())
+        log.warning(
+            "%s",
+            mask_text(f"study storage: {what} failed ({type(reason).__name__}: {detail})")
+            + f"; retrying in {wait:.1f} s",
+        )
+        if on_retry is not None and error is not None:
+            on_retry(error)
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_delay(policy.deadline),
+        wait=wait_exponential(multiplier=policy.first_wait, max=policy.max_wait),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(call)
 
 
 def _retried(name: str) -> Callable[..., Any]:
@@ -229,7 +216,10 @@ class ResilientRDBStorage(RDBStorage):
 
 
 #: RDBStorage methods that each run one transaction; wrapped by :func:`_retried` (set_trial_state_values
-#: has its own override). Private names are the ones Optuna's ``_CachedStorage`` calls (Optuna is pinned).
+#: has its own override). This is the one place that wraps Optuna's private methods: the names are the ones
+#: Optuna's ``_CachedStorage`` and heartbeat thread call, and
+#: ``tests/unit/storage/test_storage.py::test_every_storage_call_of_optunas_cache_and_heartbeat_is_retried``
+#: fails when Optuna renames or adds one.
 RETRIED_METHODS = (
     "create_new_study",
     "delete_study",
@@ -420,35 +410,25 @@ class PostgresStudyLock:
 
 
 class FileStudyLock:
-    """An exclusive ``flock`` on a file beside a SQLite database (all its workers share one machine)."""
+    """An exclusive lock (``filelock``: ``flock`` on POSIX) on a file beside a SQLite database (all its
+    workers share one machine)."""
 
     def __init__(self, path: Path) -> None:
+        from filelock import FileLock
+
         self.path = path
-        self._file: IO[str] | None = None
+        self._lock = FileLock(path, thread_local=False)
 
     @property
     def held(self) -> bool:
-        return self._file is not None
+        return self._lock.is_locked
 
     def acquire(self) -> None:
-        import fcntl
-
         self.release()
-        handle = self.path.open("a", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except BaseException:
-            handle.close()
-            raise
-        self._file = handle
+        self._lock.acquire()
 
     def release(self) -> None:
-        import fcntl
-
-        handle, self._file = self._file, None
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
+        self._lock.release(force=True)
 
 
 class NoStudyLock:
