@@ -118,6 +118,6 @@ def storage_proxy_command(
     )
     with stop_signals_interrupt(), session:
         try:
-            serve_storage(session, host, port)
+            serve_storage(url, lambda: session.storage, host, port)
         except KeyboardInterrupt:
             console.print("storage proxy stopped")

@@ -23,8 +23,8 @@ def validate(
     kind: Kind | None = typer.Option(None, "--kind", help="Check every file as this kind (default: detect)."),
 ) -> None:
     """Check files without running anything; print OK per file or every problem. Exit status 2 on errors."""
-    from admet_hpo.config.validation import validate_file
     from admet_hpo.errors import AdmetHpoError
+    from admet_hpo.search.validation import validate_file
     from admet_hpo.tracking.urls import mask_text
 
     failed = 0

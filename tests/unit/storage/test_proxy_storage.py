@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import socket
-from types import SimpleNamespace
 
 import pytest
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.orchestration.session import StudySession
 from admet_hpo.storage.proxy import serve_storage
 from admet_hpo.storage.rdb import NoStudyLock, PostgresStudyLock, grpc_address, open_storage, study_lock
 
@@ -54,16 +52,9 @@ def test_proxied_workers_lock_on_the_study_files_postgresql_else_warn(caplog) ->
     assert "up to one trial each beyond the budget" in caplog.text
 
 
-def _session(storage: str) -> StudySession:
-    """A session whose study has only what the proxy reads: its storage URL and heartbeat settings."""
-    from admet_hpo.config.study import HeartbeatConfig
-
-    return StudySession(SimpleNamespace(storage=storage, heartbeat=HeartbeatConfig()))  # type: ignore[arg-type]
-
-
 def test_the_proxy_refuses_to_proxy_a_proxy() -> None:
     with pytest.raises(ConfigError, match="the proxy needs the database itself"):
-        serve_storage(_session("grpc://127.0.0.1:13000"), "127.0.0.1", 13001)
+        serve_storage("grpc://127.0.0.1:13000", pytest.fail, "127.0.0.1", 13001)
 
 
 def test_the_proxy_names_an_address_it_cannot_listen_on(tmp_path) -> None:
@@ -72,4 +63,5 @@ def test_the_proxy_names_an_address_it_cannot_listen_on(tmp_path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"cannot serve sqlite:///.*optuna.db on 127.0.0.1:{port}"):
-            serve_storage(_session(f"sqlite:///{tmp_path}/optuna.db"), "127.0.0.1", port)
+            url = f"sqlite:///{tmp_path}/optuna.db"
+            serve_storage(url, lambda: open_storage(url), "127.0.0.1", port)
