@@ -7,7 +7,7 @@ import functools
 import logging
 import signal
 from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -33,6 +33,17 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def exit_all_trials_failed(ran: int, what: str) -> NoReturn:
+    """Say that all ``ran`` trials of ``what`` (this invocation, a night) failed and exit with status 1."""
+    error_console.print(
+        f"[bold red]error:[/] all {ran} trial(s) of {what} failed; their errors are in 'hpo status' "
+        "(column error) and in their MLflow runs",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=1)
 
 
 def quiet_libraries() -> None:

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
+from admet_hpo.cli.console import (
+    console,
+    error_console,
+    exit_all_trials_failed,
+    quiet_libraries,
+    stop_signals_interrupt,
+    user_errors,
+)
 from admet_hpo.cli.options import OutputDirOpt, StorageOpt, StudyArg, TrackingOpt
 
 if TYPE_CHECKING:
@@ -210,13 +217,7 @@ def nightly_command(
                 )
                 raise typer.Exit(code=130) from None
     if report.all_failed:
-        error_console.print(
-            f"[bold red]error:[/] all {report.run.ran} trial(s) of night {report.plan.night} failed; their "
-            "errors are in 'hpo status' and in their MLflow runs",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(code=1)
+        exit_all_trials_failed(report.run.ran, f"night {report.plan.night}")
 
 
 @user_errors

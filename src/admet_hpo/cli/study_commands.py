@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
+from admet_hpo.cli.console import (
+    console,
+    error_console,
+    exit_all_trials_failed,
+    quiet_libraries,
+    stop_signals_interrupt,
+    user_errors,
+)
 from admet_hpo.cli.options import (
     OutputDirOpt,
     QuietOpt,
@@ -197,13 +204,7 @@ def _run(
 def _exit_if_all_failed(summary: RunSummary) -> None:
     """Exit with status 1 when every trial this invocation ran failed (their errors are in status)."""
     if summary.all_failed:
-        error_console.print(
-            f"[bold red]error:[/] all {summary.ran} trial(s) of this invocation failed; their errors are in "
-            "'hpo status' (column error) and in their MLflow runs",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(code=1)
+        exit_all_trials_failed(summary.ran, "this invocation")
 
 
 def _placement_attrs() -> dict[str, object]:
