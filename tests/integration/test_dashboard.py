@@ -172,7 +172,7 @@ def test_missing_storage_of_a_study_file_is_reported(tracked: TrackedStudy, tmp_
     study_file.write_text(tracked.study_file.read_text())
     result = _hpo(str(study_file))
     assert result.exit_code == 2
-    assert f"{tmp_path / 'optuna.db'} does not exist" in result.output
+    assert f"no study storage at {tmp_path / 'optuna.db'}" in result.output
     assert not (tmp_path / "optuna.db").exists()
 
 

@@ -6,6 +6,10 @@ regular file, so each trial fails creating its own folder inside it.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -13,7 +17,7 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
-from worker_support import load_trials, running, start_hpo, write_study
+from worker_support import load_trials, running, start_hpo, wait_until, worker_environment, write_study
 
 from admet_hpo.config.study import Study, load_study
 from admet_hpo.search.versioning import versioned_study_name
@@ -76,3 +80,37 @@ def test_hpo_worker_and_hpo_nightly_whose_every_trial_fails_exit_1(tmp_path: Pat
     with running([worker]):
         assert worker.wait() == 1, worker.output()
     assert "error: all 4 trial(s) of this invocation failed" in worker.stderr.read_text()
+
+
+def test_ctrl_c_in_a_terminal_running_workers_prints_one_line(tmp_path: Path) -> None:
+    """Ctrl-C reaches the launcher and its workers at once (one process group, as in a terminal)."""
+    study_file = write_study(tmp_path, n_trials=2, max_epochs=6, name="interrupted")
+    study = load_study(study_file)
+    name = versioned_study_name(study)
+    stderr = tmp_path / "run.err"
+    with stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "admet_hpo", "run", str(study_file), "-q", "--workers", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=worker_environment(),
+            start_new_session=True,  # its own process group, which the terminal's Ctrl-C signals
+        )
+    try:
+
+        def training() -> bool:
+            if not (study.output_dir / "trials").is_dir():
+                return False
+            trials = load_trials(study.storage, name)
+            return any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials)
+
+        wait_until(training, 150, "a trial in its second epoch")
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=180) == 130
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    printed = [line for line in stderr.read_text().splitlines() if line.strip()]
+    assert len(printed) == 1 and printed[0].startswith("interrupted"), printed
+    assert not [t for t in load_trials(study.storage, name) if t.state == TrialState.RUNNING]

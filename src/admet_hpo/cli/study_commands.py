@@ -240,6 +240,7 @@ def worker_command(
         True, "--plots/--no-plots", help="Log the study plots on the parent run at the end."
     ),
     quiet: bool = QuietOpt,
+    launched: bool = typer.Option(False, "--launched", hidden=True, help="Started by hpo run --workers."),
 ) -> None:
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage.
 
@@ -270,7 +271,8 @@ def worker_command(
                     plots=plots,
                 )
         except KeyboardInterrupt:
-            error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")
+            if not launched:  # a launcher says it once for all its workers
+                error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")
             raise typer.Exit(code=130) from None
     _print_summary(summary, False)
     _exit_if_all_failed(summary)

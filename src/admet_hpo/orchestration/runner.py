@@ -368,7 +368,8 @@ def _reclaim_sigint() -> None:
 
 
 def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | None, index: int) -> list[str]:
-    """The ``hpo worker`` command line a launcher starts for worker ``index``."""
+    """The ``hpo worker`` command line a launcher starts for worker ``index`` (``--launched``: the
+    launcher reports an interruption, in one line, for all its workers)."""
     command = [
         sys.executable,
         "-m",
@@ -379,6 +380,7 @@ def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | N
         str(index),
         "-q",
         "--no-plots",
+        "--launched",
     ]
     if n_trials is not None:
         command += ["--n-trials", str(n_trials)]
