@@ -26,7 +26,6 @@ caller report the plan before the trials start.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from admet_hpo.config.locations import require_sqlite_file
 from admet_hpo.orchestration.runner import RunSummary, prepare_study, run_worker
-from admet_hpo.search.versioning import VERSION_DIGITS, versioned_study_name
+from admet_hpo.search.versioning import VERSION_DIGITS, study_versions, versioned_study_name
 from admet_hpo.tracking.keys import (
     DATA_HASH_ATTR,
     FIXED_PARAMS_SYSTEM_ATTR,
@@ -68,13 +67,6 @@ def night_of(moment: datetime, timezone: str) -> date:
 def data_version_study(study: Study, data_hash: str) -> Study:
     """``study`` renamed ``<name>-d<hash[:8]>``: its Optuna study becomes the version for that data."""
     return dataclasses.replace(study, name=f"{study.name}-d{data_hash[:VERSION_DIGITS]}")
-
-
-def study_version_names(study: Study, storage: str | optuna.storages.BaseStorage) -> list[str]:
-    """Every Optuna study of ``study`` in ``storage``: each search-space version and each data version."""
-    digits = f"[0-9a-f]{{{VERSION_DIGITS}}}"
-    pattern = re.compile(rf"{re.escape(study.name)}-(?:d{digits}-)?{digits}")
-    return sorted(name for name in optuna.get_all_study_names(storage) if pattern.fullmatch(name))
 
 
 @dataclass(frozen=True)
@@ -172,14 +164,14 @@ def reap_stale_trials(optuna_study: optuna.Study, tracking_uri: str) -> Reaped:
 
 def reap_study(session: StudySession) -> list[Reaped]:
     """:func:`reap_stale_trials` on every version of the session's study in its storage (see
-    :func:`study_version_names`); a storage without the study gives an empty list, a missing SQLite
-    file a :class:`~admet_hpo.errors.ConfigError` (nothing is created)."""
+    :func:`~admet_hpo.search.versioning.study_versions`); a storage without the study gives an empty
+    list, a missing SQLite file a :class:`~admet_hpo.errors.ConfigError` (nothing is created)."""
     study = session.study
     require_sqlite_file(study.storage, f"run 'hpo run {study.source}' first, or pass --storage")
     storage = session.storage
     return [
         reap_stale_trials(optuna.load_study(study_name=name, storage=storage), study.mlflow_tracking_uri)
-        for name in study_version_names(study, storage)
+        for name in study_versions(study, storage)
     ]
 
 

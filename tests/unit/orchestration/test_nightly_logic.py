@@ -20,12 +20,11 @@ from admet_hpo.orchestration.nightly import (
     night_counts,
     night_of,
     remaining_budget,
-    study_version_names,
     trial_parameters,
     warm_start,
 )
 from admet_hpo.orchestration.session import StudySession
-from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.search.versioning import study_versions, versioned_study_name
 from admet_hpo.storage.rdb import open_storage
 from admet_hpo.tracking.keys import (
     DATA_HASH_ATTR,
@@ -212,7 +211,7 @@ def test_study_version_names_lists_space_and_data_versions_of_this_study_only(st
     storage = open_storage(study.storage)
     for name in ("nt-12345678", "nt-dbbbbbbbb-12345678", "nt-9abcdef0", "ntx-12345678", "nt-extra-12345678"):
         _create(storage, name)
-    assert study_version_names(study, storage) == ["nt-12345678", "nt-9abcdef0", "nt-dbbbbbbbb-12345678"]
+    assert study_versions(study, storage) == ["nt-12345678", "nt-9abcdef0", "nt-dbbbbbbbb-12345678"]
 
 
 def test_reaping_a_missing_sqlite_storage_is_an_error(study: Study) -> None:
