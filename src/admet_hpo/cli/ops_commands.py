@@ -152,16 +152,15 @@ def _print_report(report: NightReport) -> None:
 def _night(session: StudySession, night: date, mode: OutputMode) -> NightReport:
     """Plan and run one night, printing the plan and the outcome (one JSON record in ``json`` mode);
     the version's parent run is closed FAILED when every trial the night ran failed."""
-    import optuna
 
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.orchestration.nightly import plan_night, run_night
-    from admet_hpo.orchestration.runner import FINISHED
+    from admet_hpo.orchestration.runner import FINISHED, load_existing_study
 
     plan = plan_night(session, night)
     if mode != "json":
         _print_plan(plan)
-    optuna_study = optuna.load_study(study_name=plan.version.name, storage=plan.session.storage)
+    optuna_study = load_existing_study(plan.session)
     target = None  # the panel counts the study's finished trials: show where tonight's budget takes them
     if plan.budget.trials is not None:
         target = len(optuna_study.get_trials(deepcopy=False, states=FINISHED)) + plan.budget.trials

@@ -36,7 +36,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from admet_hpo.config.locations import require_sqlite_file
-from admet_hpo.orchestration.runner import RunSummary, prepare_study, run_worker
+from admet_hpo.orchestration.runner import RunSummary, load_existing_study, prepare_study, run_worker
 from admet_hpo.search.versioning import VERSION_DIGITS, study_versions, versioned_study_name
 from admet_hpo.tracking.keys import (
     DATA_HASH_ATTR,
@@ -403,7 +403,7 @@ def run_night(
             trial_attrs={NIGHT_ATTR: plan.night},
             counted=lambda trial: trial_night(trial) == plan.night,
         )
-    optuna_study = optuna.load_study(study_name=plan.version.name, storage=plan.session.storage)
+    optuna_study = load_existing_study(plan.session)
     trials = optuna_study.get_trials(deepcopy=False)
     best = next(
         iter(ranked([t for t in trials if trial_night(t) == plan.night], _direction(optuna_study))), None

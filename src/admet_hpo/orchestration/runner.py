@@ -110,8 +110,9 @@ def prepare_study(session: StudySession) -> optuna.Study:
     from admet_hpo.tracking.store import ensure_tracking_store
 
     study = session.study
+    name = versioned_study_name(study)
     optuna_study = optuna.create_study(
-        study_name=versioned_study_name(study),
+        study_name=name,
         storage=session.storage,
         sampler=build_sampler(study),
         pruner=build_pruner(study),
@@ -126,18 +127,23 @@ def prepare_study(session: StudySession) -> optuna.Study:
         optuna_study.set_user_attr(key, value)
     ensure_tracking_store(study.mlflow_tracking_uri)
     session.tracker(optuna_study)
+    session.optuna_studies[(name, 0)] = optuna_study
     return optuna_study
 
 
 def load_existing_study(session: StudySession, worker_index: int = 0) -> optuna.Study:
-    """The study's Optuna study as created by :func:`prepare_study`, with this worker's sampler."""
+    """The study's Optuna study as created by :func:`prepare_study`, with this worker's sampler; opened
+    once per process (the one :func:`prepare_study` returned, for worker 0 in the same process)."""
     study = session.study
-    return optuna.load_study(
-        study_name=versioned_study_name(study),
-        storage=session.storage,
-        sampler=build_sampler(study, worker_index=worker_index),
-        pruner=build_pruner(study),
-    )
+    key = (versioned_study_name(study), worker_index)
+    if key not in session.optuna_studies:
+        session.optuna_studies[key] = optuna.load_study(
+            study_name=key[0],
+            storage=session.storage,
+            sampler=build_sampler(study, worker_index=worker_index),
+            pruner=build_pruner(study),
+        )
+    return session.optuna_studies[key]
 
 
 def remaining_trials(

@@ -7,6 +7,7 @@ A command (``hpo run``, ``worker``, ``nightly``, ``status`` ...) and every worke
   study file, for the storage, the MLflow tracking store and the output folder);
 - one Optuna storage (one SQLAlchemy engine for the process), opened on first use and disposed by
   :meth:`StudySession.close`;
+- each Optuna study opened once (by name and worker index, :attr:`StudySession.optuna_studies`);
 - one MLflow tracker per Optuna study, whose parent run is started once (:meth:`StudySession.tracker`);
 - the training table and split, loaded once (:attr:`StudySession.data`).
 
@@ -72,11 +73,13 @@ def location_environment(study: Study) -> dict[str, str]:
 
 @dataclasses.dataclass
 class _Shared:
-    """What the sessions of one process share: the storage, the loaded data, the trackers by study."""
+    """What the sessions of one process share: the storage, the loaded data, the trackers by study, the
+    opened Optuna studies by (name, worker index)."""
 
     storage: Any = None
     data: tuple[MoleculeTable, SplitIndices] | None = None
     trackers: dict[str, StudyTracker] = dataclasses.field(default_factory=dict)
+    optuna_studies: dict[tuple[str, int], optuna.Study] = dataclasses.field(default_factory=dict)
 
 
 class StudySession:
@@ -122,6 +125,12 @@ class StudySession:
         if self._shared.data is None:
             self._shared.data = load_training_data(self.study.base_training)
         return self._shared.data
+
+    @property
+    def optuna_studies(self) -> dict[tuple[str, int], optuna.Study]:
+        """The Optuna studies opened in this process, by name and worker index (the sampler's seed
+        offset): :mod:`~admet_hpo.orchestration.runner` opens each once."""
+        return self._shared.optuna_studies
 
     def tracker(self, optuna_study: optuna.Study) -> StudyTracker:
         """The MLflow tracker of ``optuna_study``, its experiment and parent run started on first use."""
