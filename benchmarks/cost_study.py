@@ -87,6 +87,7 @@ def pruning_study(settings: RunSettings, work_dir: Path, bench: BenchTable) -> d
     """Run the joint arm's study with ``settings`` and summarise it (one row of the pruning table)."""
     from admet_hpo.config.study import load_study
     from admet_hpo.orchestration.runner import prepare_study, run_worker
+    from admet_hpo.orchestration.session import StudySession
 
     label = settings.pruner or "arm"
     folder = work_dir / f"pruning-{label}"
@@ -94,9 +95,10 @@ def pruning_study(settings: RunSettings, work_dir: Path, bench: BenchTable) -> d
         ARM, settings, output_dir=folder, table_path=bench.path, target_cols=bench.target_cols
     )
     study = load_study(write_study_file(mapping, folder / "study.yaml"))
+    session = StudySession(study)
     started = time.perf_counter()
-    optuna_study = prepare_study(study)
-    run_worker(study, n_trials=study.n_trials, timeout=None)
+    optuna_study = prepare_study(session)
+    run_worker(session, n_trials=study.n_trials, timeout=None)
     minutes = (time.perf_counter() - started) / 60
     trials = optuna_study.get_trials(deepcopy=False)
     best = optuna_study.best_trial

@@ -278,6 +278,7 @@ def search(context: Context, arm: str) -> Outcome:
     """Arms (c)-(e): the tuned arm's study, run in this process with the product's runner."""
     from admet_hpo.config.study import load_study
     from admet_hpo.orchestration.runner import prepare_study, run_worker
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.search.space import values_from_params
 
     _prepare_process(context)
@@ -290,8 +291,9 @@ def search(context: Context, arm: str) -> Outcome:
     path.write_text(yaml.safe_dump(mapping, sort_keys=False), encoding="utf-8")
     study = load_study(path)
     started = time.perf_counter()
-    optuna_study = prepare_study(study)
-    run_worker(study, n_trials=study.n_trials, timeout=None)
+    with StudySession(study) as session:
+        optuna_study = prepare_study(session)
+        run_worker(session, n_trials=study.n_trials, timeout=None)
     best = optuna_study.best_trial
     trials = [
         {

@@ -159,14 +159,16 @@ def search_arm(arm: str, settings: RunSettings, work_dir: Path, bench: BenchTabl
     """Write the arm's study file, create the study once and run its trials in this process."""
     from admet_hpo.config.study import load_study
     from admet_hpo.orchestration.runner import prepare_study, run_worker
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.search.space import values_from_params
 
     mapping = compose_arm(
         arm, settings, output_dir=work_dir / arm, table_path=bench.path, target_cols=bench.target_cols
     )
     study = load_study(write_study_file(mapping, work_dir / arm / "study.yaml"))
+    session = StudySession(study)
     started = time.perf_counter()
-    optuna_study = prepare_study(study)
+    optuna_study = prepare_study(session)
 
     def observe(number: int, epoch: int, metrics: dict[str, float]) -> None:
         elapsed = (time.perf_counter() - started) / 60
@@ -176,7 +178,7 @@ def search_arm(arm: str, settings: RunSettings, work_dir: Path, bench: BenchTabl
             flush=True,
         )
 
-    run_worker(study, n_trials=study.n_trials, timeout=None, observer=observe)
+    run_worker(session, n_trials=study.n_trials, timeout=None, observer=observe)
     best = optuna_study.best_trial
     return study, ArmSearch(
         arm=arm,

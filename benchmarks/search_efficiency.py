@@ -306,6 +306,7 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
     import admet_hpo.training.run as training_run
     from admet_hpo.config.study import load_study
     from admet_hpo.orchestration.runner import prepare_study, run_worker
+    from admet_hpo.orchestration.session import StudySession
 
     timer = TrainTimer()
     walls: list[Clocks] = []  # per trial: callback to callback
@@ -321,12 +322,13 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
     study = load_study(
         overhead_study(folder, storage, tracking, scale.overhead_trials, scale.overhead_epochs)
     )
-    prepare_study(study)
+    session = StudySession(study)
+    prepare_study(session)
     original = training_run.train
     training_run.train = timer.wrap(original)  # the objective imports train at each trial
     try:
         marks["last"] = Clocks.now()
-        run_worker(study, n_trials=study.n_trials, timeout=None, callbacks=(after_trial,))
+        run_worker(session, n_trials=study.n_trials, timeout=None, callbacks=(after_trial,))
     finally:
         training_run.train = original
     # the service's time per trial: the trial's time outside train(), plus its listeners' time inside

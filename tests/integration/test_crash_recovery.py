@@ -22,6 +22,7 @@ from worker_support import (
 
 from admet_hpo.config.study import load_study
 from admet_hpo.orchestration import runner
+from admet_hpo.orchestration.session import StudySession
 from admet_hpo.search.objective import INTERRUPTED_ERROR
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.tracking.tracker import STALE_RUN_ERROR
@@ -50,7 +51,7 @@ def test_a_killed_workers_trial_is_failed_retried_elsewhere_and_its_run_closed(t
         )
         study = load_study(study_file)
         name = versioned_study_name(study)
-        runner.prepare_study(study)  # as 'hpo run' does before it starts workers
+        runner.prepare_study(StudySession(study))  # as 'hpo run' does before it starts workers
         logs = tmp_path / "logs"
         victim = start_hpo(logs, "victim", "worker", str(study_file), "--worker-index", "0", "-q")
         survivor = start_hpo(logs, "survivor", "worker", str(study_file), "--worker-index", "1", "-q")
@@ -118,7 +119,8 @@ def test_ctrl_c_fails_the_running_trial_and_the_same_command_resumes(tmp_path: P
         interrupted = wait_until(training, 150, "a trial in its second epoch")
         first.process.send_signal(signal.SIGINT)
         assert first.wait() == 130, first.output()
-    assert "interrupted" in first.stderr.read_text()
+    printed = [line for line in first.stderr.read_text().splitlines() if line.strip()]
+    assert len(printed) == 1 and printed[0].startswith("interrupted"), printed  # one line, no traceback
 
     trials = {t.number: t for t in load_trials(study.storage, name)}
     assert trials[interrupted.number].state == TrialState.FAIL
@@ -153,7 +155,7 @@ def test_a_worker_whose_trial_was_failed_elsewhere_closes_its_run_and_goes_on(
 
     study_file = write_study(tmp_path, n_trials=2, heartbeat={"interval": 60, "max_retry": 1}, name="taken")
     study = load_study(study_file)
-    runner.prepare_study(study)
+    runner.prepare_study(StudySession(study))
     checkpoint = tmp_path / "best.ckpt"
     checkpoint.write_bytes(b"checkpoint")
     trainings = [0]
@@ -179,7 +181,7 @@ def test_a_worker_whose_trial_was_failed_elsewhere_closes_its_run_and_goes_on(
         )
 
     monkeypatch.setattr(training_run, "train", train)
-    summary = runner.run_worker(study, n_trials=2, timeout=None)
+    summary = runner.run_worker(StudySession(study), n_trials=2, timeout=None)
 
     assert (summary.complete, summary.failed, summary.running) == (2, 1, 0)
     trials = load_trials(study.storage, summary.study_name)

@@ -163,7 +163,7 @@ def test_missing_sqlite_storage_is_reported_and_not_created(tmp_path: Path) -> N
     database = tmp_path / "absent" / "optuna.db"
     result = _hpo("--storage", f"sqlite:///{database}")
     assert result.exit_code == 2
-    assert f"{database} does not exist (run 'hpo run STUDY.yaml' first" in result.output
+    assert f"no study storage at {database} (run 'hpo run STUDY.yaml' first" in result.output
     assert not database.parent.exists()
 
 
@@ -172,7 +172,7 @@ def test_missing_storage_of_a_study_file_is_reported(tracked: TrackedStudy, tmp_
     study_file.write_text(tracked.study_file.read_text())
     result = _hpo(str(study_file))
     assert result.exit_code == 2
-    assert f"{tmp_path / 'optuna.db'} does not exist" in result.output
+    assert f"no study storage at {tmp_path / 'optuna.db'}" in result.output
     assert not (tmp_path / "optuna.db").exists()
 
 

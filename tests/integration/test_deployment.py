@@ -32,8 +32,10 @@ from optuna.trial import TrialState
 
 from admet_hpo.config.study import load_study
 from admet_hpo.orchestration.nightly import trial_night
-from admet_hpo.search.objective import WORKER_ATTR
 from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.tracking.keys import (
+    WORKER_ATTR,
+)
 
 pytestmark = [
     pytest.mark.integration,

@@ -32,18 +32,21 @@ from admet_hpo.config.study import Study, load_study
 from admet_hpo.data.known.demo import TARGETS, build_demo
 from admet_hpo.data.training_data import load_training_data
 from admet_hpo.orchestration.nightly import (
-    DATA_HASH_ATTR,
-    NIGHT_ATTR,
-    NIGHTLY_VERSION_ATTR,
-    PREVIOUS_VERSION_ATTR,
     NightReport,
     plan_night,
     run_nightly,
     trial_night,
 )
 from admet_hpo.orchestration.runner import load_existing_study, prepare_study
+from admet_hpo.orchestration.session import StudySession
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.storage.rdb import open_storage
+from admet_hpo.tracking.keys import (
+    DATA_HASH_ATTR,
+    NIGHT_ATTR,
+    NIGHTLY_VERSION_ATTR,
+    PREVIOUS_VERSION_ATTR,
+)
 from admet_hpo.tracking.tracker import StudyTracker
 
 pytestmark = [
@@ -122,9 +125,9 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
     )
     study = load_study(study_file)
     old_hash = load_training_data(study.base_training)[0].content_hash
-    first = run_nightly(study, date.fromisoformat(NIGHT_1))
-    first_again = run_nightly(study, date.fromisoformat(NIGHT_1))
-    second = run_nightly(study, date.fromisoformat(NIGHT_2))
+    first = run_nightly(StudySession(study), date.fromisoformat(NIGHT_1))
+    first_again = run_nightly(StudySession(study), date.fromisoformat(NIGHT_1))
+    second = run_nightly(StudySession(study), date.fromisoformat(NIGHT_2))
 
     table = pd.read_csv(study_file.parent / "demo.csv")
     labelled = table["logD"].first_valid_index()
@@ -204,14 +207,14 @@ def stale_study(tmp_path_factory: pytest.TempPathFactory) -> Study:
     study = load_study(
         write_study(folder, nightly={"n_trials": 1}, heartbeat={"interval": 1, "grace_period": 2})
     )
-    prepare_study(study)
+    prepare_study(StudySession(study))
     return study
 
 
 def leave_stale_trial(study: Study) -> tuple[int, str]:
     """A RUNNING trial with an MLflow run whose worker 'died': its last heartbeat is older than the grace
     period. Returns its number and run id."""
-    optuna_study = load_existing_study(study)
+    optuna_study = load_existing_study(StudySession(study))
     trial = optuna_study.ask()
     tracker = StudyTracker(study.mlflow_tracking_uri)
     tracker.start_study(optuna_study)
@@ -223,7 +226,7 @@ def leave_stale_trial(study: Study) -> tuple[int, str]:
 
 def test_a_night_fails_stale_trials_and_closes_their_runs_first(stale_study: Study) -> None:
     number, run_id = leave_stale_trial(stale_study)
-    plan = plan_night(stale_study, date.fromisoformat(NIGHT_1))
+    plan = plan_night(StudySession(stale_study), date.fromisoformat(NIGHT_1))
     assert plan.reaped[0].failed_trials == [number] and plan.reaped[0].closed_runs == [run_id]
     trials = trials_of(stale_study, versioned_study_name(stale_study))
     assert trials[number].state == TrialState.FAIL

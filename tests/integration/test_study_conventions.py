@@ -28,6 +28,7 @@ import admet_hpo.sampling
 from admet_hpo.cli import app
 from admet_hpo.config.study import load_study
 from admet_hpo.orchestration import runner
+from admet_hpo.orchestration.session import StudySession
 from admet_hpo.search.space import trial_parameters
 from admet_hpo.tracking.lineage import collect_lineage
 from admet_hpo.tracking.plots import display_study
@@ -79,9 +80,10 @@ def ran(tmp_path_factory: pytest.TempPathFactory):
     batch sampler was built with, in trial order."""
     study_file = _write_study(tmp_path_factory.mktemp("conventions"))
     study = load_study(study_file)
-    prepared = runner.prepare_study(study)
-    prepared.enqueue_trial(BASELINE, user_attrs={"baseline": True})
-    prepared.enqueue_trial(SKEWED)
+    with StudySession(study) as session:
+        prepared = runner.prepare_study(session)
+        prepared.enqueue_trial(BASELINE, user_attrs={"baseline": True})
+        prepared.enqueue_trial(SKEWED)
     used: list[dict[str, float]] = []
     build = admet_hpo.sampling.build_batch_sampler
 

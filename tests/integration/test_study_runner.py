@@ -16,6 +16,7 @@ from admet_hpo.cli import app
 from admet_hpo.config.study import load_study
 from admet_hpo.config.training import load_training_config
 from admet_hpo.orchestration import runner
+from admet_hpo.orchestration.session import StudySession
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.training import run as training_run
 
@@ -59,7 +60,7 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory):
     """Three finished trials (a good one, a hopeless one that gets pruned, one sampled) and one failure."""
     study_file = write_study(tmp_path_factory.mktemp("study"), SPACE)
     study = load_study(study_file)
-    optuna_study = runner.prepare_study(study)
+    optuna_study = runner.prepare_study(StudySession(study))
     optuna_study.enqueue_trial(GOOD)
     optuna_study.enqueue_trial({"max_lr": 2.0e-3, "alpha": 0.1})  # this one's training raises
     optuna_study.enqueue_trial(HOPELESS)
@@ -76,7 +77,7 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory):
     patcher = pytest.MonkeyPatch()
     patcher.setattr(training_run, "train", train_failing_second_call)
     try:
-        summary = runner.run_worker(study, n_trials=study.n_trials, timeout=None)
+        summary = runner.run_worker(StudySession(study), n_trials=study.n_trials, timeout=None)
     finally:
         patcher.undo()
     return study_file, study, optuna.load_study(study_name=summary.study_name, storage=study.storage), summary
@@ -119,7 +120,7 @@ def test_every_trial_has_one_mlflow_child_run_with_tags_and_status(finished_stud
 def test_resume_adds_only_the_missing_trials(finished_study) -> None:
     _, study, optuna_study, _ = finished_study
     before = len(optuna_study.trials)
-    summary = runner.run_worker(study, n_trials=3, timeout=None)
+    summary = runner.run_worker(StudySession(study), n_trials=3, timeout=None)
     assert len(optuna.load_study(study_name=summary.study_name, storage=study.storage).trials) == before
 
 
@@ -149,7 +150,7 @@ def test_a_changed_search_space_opens_a_new_study_version(finished_study) -> Non
     changed["parameters"]["max_lr"] = {**SPACE["parameters"]["max_lr"], "log": False}
     (study_file.parent / "space.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
     new_study = load_study(study_file)
-    new_version = runner.prepare_study(new_study)
+    new_version = runner.prepare_study(StudySession(new_study))
     assert new_version.study_name != optuna_study.study_name == versioned_study_name(study)
     assert len(optuna.load_study(study_name=optuna_study.study_name, storage=study.storage).trials) == 4
     (study_file.parent / "space.yaml").write_text(yaml.safe_dump(SPACE), encoding="utf-8")

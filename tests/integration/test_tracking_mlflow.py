@@ -15,10 +15,12 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.tracking.store import ensure_tracking_store
-from admet_hpo.tracking.tracker import (
+from admet_hpo.tracking.keys import (
     PARENT_RUN_ATTR,
     RUN_ID_ATTR,
+)
+from admet_hpo.tracking.store import ensure_tracking_store
+from admet_hpo.tracking.tracker import (
     STALE_RUN_ERROR,
     StudyTracker,
 )

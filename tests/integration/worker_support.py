@@ -252,7 +252,7 @@ def load_trials(storage: str, study_name: str) -> list[Any]:
 
     from admet_hpo.storage.rdb import open_storage
 
-    storage_object = open_storage(storage, create=False)
+    storage_object = open_storage(storage)
     try:
         return optuna.load_study(study_name=study_name, storage=storage_object).get_trials()
     finally:

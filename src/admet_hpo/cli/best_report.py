@@ -68,7 +68,7 @@ def dashboard_command(study: Study, storage_url: str) -> str:
 def best_report(study: Study, optuna_study: optuna.Study, trial: FrozenTrial, storage_url: str) -> BestReport:
     """The report of ``trial`` (normally the best) of ``optuna_study``, opened on ``storage_url``."""
     from admet_hpo.search.objective import OUTPUT_ATTR
-    from admet_hpo.tracking.tracker import EXPERIMENT_ATTR, RUN_ID_ATTR
+    from admet_hpo.tracking.keys import EXPERIMENT_ATTR, RUN_ID_ATTR
 
     run_id = trial.user_attrs.get(RUN_ID_ATTR)
     output = trial.user_attrs.get(OUTPUT_ATTR)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import signal
 from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -49,19 +50,34 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def exit_all_trials_failed(ran: int, what: str) -> NoReturn:
+    """Say that all ``ran`` trials of ``what`` (this invocation, a night) failed and exit with status 1."""
+    error_console.print(
+        f"[bold red]error:[/] all {ran} trial(s) of {what} failed; their errors are in 'hpo status' "
+        "(column error) and in their MLflow runs",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=1)
+
+
 def quiet_libraries() -> None:
-    """Keep Lightning's and Optuna's INFO chatter and known deprecation noise off the terminal."""
-    import logging
+    """Keep Lightning's and Optuna's INFO chatter and known deprecation noise off the terminal, and
+    Optuna's traceback of a trial interrupted by Ctrl-C (the command prints one line instead)."""
     import os
     import warnings
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # read at each download
     import lightning.pytorch  # noqa: F401 - it sets its loggers to INFO on import: import first
-
-    for name in ("lightning.pytorch", "lightning.fabric", "optuna", "mlflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    import optuna
     from optuna.exceptions import ExperimentalWarning
+
+    optuna.logging.set_verbosity(logging.WARNING)  # Optuna sets INFO when its logging is first configured
+    for name in ("lightning.pytorch", "lightning.fabric", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        handler.addFilter(_INTERRUPTED_TRIAL_FILTER)
 
     warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeat API, by choice
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -69,6 +85,26 @@ def quiet_libraries() -> None:
     from admet_hpo.tracking.urls import add_secret_masking
 
     add_secret_masking()
+
+
+class _InterruptedTrialFilter(logging.Filter):
+    """Drops Optuna's report of a trial stopped by Ctrl-C: the warning with the interruption's traceback
+    and the "failed with value None" line Optuna logs right after it. The command says it in one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._after_interruption = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, KeyboardInterrupt):
+            self._after_interruption = True
+            return False
+        follows, self._after_interruption = self._after_interruption, False
+        return not (follows and record.getMessage().endswith("failed with value None."))
+
+
+_INTERRUPTED_TRIAL_FILTER = _InterruptedTrialFilter()
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from admet_hpo.cli.console import console, error_console, stop_signals_interrupt, user_errors
-from admet_hpo.cli.options import storage_override
+from admet_hpo.cli.options import OutputDirOpt
 from admet_hpo.orchestration.dashboard import Server
 
 
@@ -25,6 +25,7 @@ def dashboard(
     storage: str | None = typer.Option(
         None, "--storage", help="Optuna storage URL to serve; overrides the study file's storage."
     ),
+    output_dir: Path | None = OutputDirOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
     allow_remote: bool = typer.Option(
@@ -56,14 +57,16 @@ def dashboard(
             f"--host {host} is not a loopback address: the dashboard has no login and can create, rename "
             "and delete studies in the storage; pass --allow-remote to listen there anyway"
         )
+    from admet_hpo.orchestration.session import resolve_locations
+
     study_name = None
-    storage = storage_override(storage)
+    storage = resolve_locations(storage=storage).storage
     if study_file is not None:
-        from admet_hpo.config.study import load_study
+        from admet_hpo.orchestration.session import StudySession
         from admet_hpo.search.versioning import versioned_study_name
 
-        study = load_study(study_file)
-        storage = storage or study.storage
+        study = StudySession.open(study_file, storage=storage, output_dir=output_dir).study
+        storage = study.storage
         study_name = versioned_study_name(study)
     elif storage is None:
         raise ConfigError("give a study file (hpo dashboard STUDY.yaml) or --storage URL")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from admet_hpo.cli.console import console, quiet_libraries, stop_signals_interrupt, user_errors
-from admet_hpo.cli.options import StorageOpt, StudyArg, TrialBudgetOpt, storage_override
+from admet_hpo.cli.options import StorageOpt, StudyArg, TrialBudgetOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -44,9 +44,9 @@ def slurm_command(
     """
     import os
 
-    from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
     from admet_hpo.orchestration.runner import prepare_study
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.orchestration.slurm import ArrayJob, read_env_file, sbatch_script
     from admet_hpo.orchestration.slurm import submit as submit_script
     from admet_hpo.tracking.urls import mask_url
@@ -55,7 +55,8 @@ def slurm_command(
         if not env_file.is_file():
             raise ConfigError(f"--env-file {env_file}: no such file")
         os.environ.update(read_env_file(env_file))  # the study is prepared where the tasks will look
-    study = load_study(study_file)
+    session = StudySession.open(study_file)  # the environment's locations: the ones the tasks resolve
+    study = session.study
     job = ArrayJob(
         study_file=study_file.resolve(),
         array=array,
@@ -71,8 +72,9 @@ def slurm_command(
         n_trials=n_trials,
     )
     quiet_libraries()
-    url = storage_override(None) or study.storage
-    optuna_study = prepare_study(study, url)
+    url = study.storage
+    with session:
+        optuna_study = prepare_study(session)
     script = output or job.log_dir / f"{study.name}.sbatch"
     script.parent.mkdir(parents=True, exist_ok=True)
     job.log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,20 +104,20 @@ def storage_proxy_command(
     Workers connect with --storage grpc://HOST:PORT (or ADMET_HPO_STORAGE) instead of holding database
     connections each; the proxy holds them. It serves until Ctrl-C or SIGTERM.
     """
-    from admet_hpo.config.study import load_study
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.storage.proxy import serve_storage
     from admet_hpo.tracking.urls import mask_url
 
-    study = load_study(study_file)
-    url = storage_override(storage) or study.storage
+    session = StudySession.open(study_file, storage=storage)
+    url = session.study.storage
     quiet_libraries()
     console.print(
         f"storage proxy for {mask_url(url)} on grpc://{host}:{port}; Ctrl-C stops",
         highlight=False,
         soft_wrap=True,
     )
-    with stop_signals_interrupt():
+    with stop_signals_interrupt(), session:
         try:
-            serve_storage(url, study, host, port)
+            serve_storage(url, lambda: session.storage, host, port)
         except KeyboardInterrupt:
             console.print("storage proxy stopped")

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from admet_hpo.cli.console import console, error_console, quiet_libraries, user_errors
-from admet_hpo.cli.options import StorageOpt, StudyArg
+from admet_hpo.cli.options import OutputDirOpt, StorageOpt, StudyArg, TrackingOpt
 
 if TYPE_CHECKING:
+    import optuna
+
+    from admet_hpo.config.study import Study
     from admet_hpo.finalize.manifest import EnsembleManifest
     from admet_hpo.finalize.members import MemberSpec
 
@@ -46,6 +49,8 @@ def finalize_command(
         help="Log the ensemble to the study's MLflow experiment and register it under the study's name.",
     ),
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
 ) -> None:
     """Retrain the best (or top-k) trials with S seeds into an ensemble folder, log it to MLflow as a
     pyfunc model and register it under the study's name.
@@ -59,12 +64,25 @@ def finalize_command(
     The folder holds ensemble.json (members, tasks, transforms, val/test metrics) and, per member,
     config.yaml (runnable by 'hpo train') and best.pt (loadable by 'chemprop predict').
     """
-    from admet_hpo.cli.study_commands import _open
+    from admet_hpo.cli.study_commands import _open, _session
+
+    with _session(study_file, storage, tracking_uri, output_dir) as session:
+        _finalize(session.study, _open(session), top_k, seeds, output, overwrite, register_model)
+
+
+def _finalize(
+    study: Study,
+    optuna_study: optuna.Study,
+    top_k: int,
+    seeds: int,
+    output: Path | None,
+    overwrite: bool,
+    register_model: bool,
+) -> None:
+    """``hpo finalize`` on an opened study: train the members, write the folder, log and register it."""
     from admet_hpo.finalize.build import finalize_study
     from admet_hpo.finalize.registry import log_ensemble
-    from admet_hpo.tracking.tracker import PARENT_RUN_ATTR
-
-    study, optuna_study = _open(study_file, storage)
+    from admet_hpo.tracking.keys import PARENT_RUN_ATTR
 
     def announce(index: int, count: int, member: MemberSpec) -> None:
         console.print(f"training member {index + 1}/{count}: {member.name}")
@@ -105,10 +123,11 @@ def _ensemble_folder(target: Path) -> Path:
     if target.is_dir():
         return target
     if target.is_file() and target.suffix.lower() in (".yaml", ".yml"):
-        from admet_hpo.config.study import load_study
         from admet_hpo.finalize.build import default_ensemble_dir
+        from admet_hpo.orchestration.session import StudySession
 
-        return default_ensemble_dir(load_study(target))
+        with StudySession.open(target) as session:  # $ADMET_HPO_OUTPUT moves it, as for the study
+            return default_ensemble_dir(session.study)
     raise ConfigError(
         f"{target}: no such ensemble folder or study file (give the folder 'hpo finalize' wrote, "
         "or the study's YAML file)"

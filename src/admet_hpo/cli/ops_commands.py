@@ -12,18 +12,19 @@ import typer
 from admet_hpo.cli.console import (
     console,
     error_console,
+    exit_all_trials_failed,
     print_error,
     quiet_libraries,
     stop_signals_interrupt,
     user_errors,
 )
-from admet_hpo.cli.options import StorageOpt, StudyArg, storage_override
+from admet_hpo.cli.options import OutputDirOpt, StorageOpt, StudyArg, TrackingOpt
 
 if TYPE_CHECKING:
     from admet_hpo.cli.json_output import NightRecord
     from admet_hpo.cli.progress import OutputMode
-    from admet_hpo.config.study import Study
     from admet_hpo.orchestration.nightly import NightPlan, NightReport, Reaped
+    from admet_hpo.orchestration.session import StudySession
 
 
 def register(app: typer.Typer) -> None:
@@ -45,11 +46,6 @@ def _quiet() -> None:
 
     add_secret_masking()
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
-
-
-def _storage_url(study: Study, storage: str | None) -> str:
-    """``--storage``, else ``$ADMET_HPO_STORAGE``, else the study file's storage."""
-    return storage_override(storage) or study.storage
 
 
 def _parse_night(text: str) -> date:
@@ -81,8 +77,8 @@ def _print_plan(plan: NightPlan) -> None:
 
     version, study = plan.version, plan.study
     console.print(
-        f"night [bold]{plan.night}[/] of study [bold]{version.name}[/] on {mask_url(plan.storage_url)}, "
-        f"tracking {mask_url(study.mlflow_tracking_uri)}",
+        f"night [bold]{plan.night}[/] of study [bold]{version.name}[/] on {mask_url(study.storage)}, "
+        f"tracking {mask_url(study.mlflow_tracking_uri)}, outputs in {study.output_dir}",
         highlight=False,
         soft_wrap=True,
     )
@@ -156,18 +152,17 @@ def _print_report(report: NightReport) -> None:
     )
 
 
-def _night(study: Study, night: date, storage_url: str, mode: OutputMode) -> NightReport:
-    """Plan and run one night, printing the plan and the outcome (one JSON record in ``json`` mode)."""
-    import optuna
+def _night(session: StudySession, night: date, mode: OutputMode) -> NightReport:
+    """Plan and run one night, printing the plan and the outcome (one JSON record in ``json`` mode);
+    the version's parent run is closed FAILED when every trial the night ran failed."""
 
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.orchestration.nightly import plan_night, run_night
-    from admet_hpo.orchestration.runner import FINISHED
+    from admet_hpo.orchestration.runner import FINISHED, load_existing_study
     from admet_hpo.search.warm_start import warm_start_note
-    from admet_hpo.storage.rdb import open_storage
 
-    plan = plan_night(study, night, storage_url)
-    optuna_study = optuna.load_study(study_name=plan.version.name, storage=open_storage(storage_url))
+    plan = plan_night(session, night)
+    optuna_study = load_existing_study(plan.session)
     if mode != "json":
         _print_plan(plan)
         note = warm_start_note(optuna_study)
@@ -178,6 +173,8 @@ def _night(study: Study, night: date, storage_url: str, mode: OutputMode) -> Nig
         target = len(optuna_study.get_trials(deepcopy=False, states=FINISHED)) + plan.budget.trials
     with StudyProgress(console, target, mode, study=optuna_study) as progress:
         report = run_night(plan, observer=progress.on_epoch, callbacks=(progress,))
+    if report.all_failed:
+        plan.session.tracker(optuna_study).finish_study("FAILED")
     if mode == "json":
         from admet_hpo.cli.json_output import NightlyOutput, emit
 
@@ -197,6 +194,8 @@ def nightly_command(
         None, "--date", metavar="YYYY-MM-DD", help="The night (default: today in the study's time zone)."
     ),
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     json_output: bool = typer.Option(False, "--json", help="One JSON line per trial, a JSON night record."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live panel."),
 ) -> None:
@@ -205,29 +204,36 @@ def nightly_command(
     It first fails stale trials, warm-starts from the best of earlier nights and tags each trial with
     the night's date. Idempotent per night: run again on the same date, it only tops the night up to its
     budget. When the data set changed, the night opens a new study version instead of mixing results.
+    Exits with status 1 when every trial the night ran failed, 130 when interrupted.
     """
-    from admet_hpo.config.study import load_study
     from admet_hpo.orchestration.nightly import night_of
+    from admet_hpo.orchestration.session import StudySession
 
-    study = load_study(study_file)
-    when = _parse_night(night) if night is not None else night_of(datetime.now(UTC), study.nightly.timezone)
-    _quiet()
-    quiet_libraries()
-    mode: OutputMode = "json" if json_output else "quiet" if quiet else "live"
-    with stop_signals_interrupt():
-        try:
-            _night(study, when, _storage_url(study, storage), mode)
-        except KeyboardInterrupt:
-            error_console.print(
-                "interrupted: the running trial was marked FAIL; run the same command to finish the night"
-            )
-            raise typer.Exit(code=130) from None
+    locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
+    with StudySession.open(study_file, **locations) as session:
+        timezone = session.study.nightly.timezone
+        when = _parse_night(night) if night is not None else night_of(datetime.now(UTC), timezone)
+        _quiet()
+        quiet_libraries()
+        mode: OutputMode = "json" if json_output else "quiet" if quiet else "live"
+        with stop_signals_interrupt():
+            try:
+                report = _night(session, when, mode)
+            except KeyboardInterrupt:
+                error_console.print(
+                    "interrupted: the running trial was marked FAIL; run the same command to finish the night"
+                )
+                raise typer.Exit(code=130) from None
+    if report.all_failed:
+        exit_all_trials_failed(report.run.ran, f"night {report.plan.night}")
 
 
 @user_errors
 def schedule_command(
     study_file: Path = StudyArg,
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     cron: str | None = typer.Option(
         None,
         "--cron",
@@ -243,29 +249,31 @@ def schedule_command(
     file is read again every night, so budget edits apply without a restart. A night that fails is
     reported and the schedule goes on. Ctrl-C or SIGTERM stops it (a running trial is marked FAIL).
     """
-    from admet_hpo.config.study import load_study
+    from admet_hpo.config.cron import cron_trigger
     from admet_hpo.errors import AdmetHpoError
-    from admet_hpo.orchestration.scheduling import cron_trigger, run_schedule
-    from admet_hpo.storage.rdb import open_storage
+    from admet_hpo.orchestration.scheduling import run_schedule
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.tracking.urls import mask_text, mask_url
 
-    study = load_study(study_file)
-    url = _storage_url(study, storage)
-    expression = cron or study.nightly.cron
-    trigger = cron_trigger(expression, study.nightly.timezone)
-    _quiet()
-    open_storage(url, study.heartbeat)  # a wrong URL or an unreachable server fails now, not at night
+    locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
+    with StudySession.open(study_file, **locations) as session:
+        study = session.study
+        expression = cron or study.nightly.cron
+        trigger = cron_trigger(expression, study.nightly.timezone)
+        _quiet()
+        session.storage  # noqa: B018 - a wrong URL or an unreachable server fails now, not at night
     quiet_libraries()
     console.print(
-        f"nightly sweeps of {study_file} at '{expression}' ({study.nightly.timezone}) on {mask_url(url)}; "
-        "Ctrl-C stops",
+        f"nightly sweeps of {study_file} at '{expression}' ({study.nightly.timezone}) on "
+        f"{mask_url(study.storage)}; Ctrl-C stops",
         highlight=False,
         soft_wrap=True,
     )
 
     def night_job(night: date) -> None:
         try:
-            _night(load_study(study_file), night, url, "quiet")
+            with StudySession.open(study_file, **locations) as night_session:  # the file is read each night
+                _night(night_session, night, "quiet")
         except AdmetHpoError as exc:
             print_error(f"night {night}: {exc}")
         except KeyboardInterrupt:
@@ -290,23 +298,31 @@ def schedule_command(
 
 
 @user_errors
-def reap_command(study_file: Path = StudyArg, storage: str | None = StorageOpt) -> None:
+def reap_command(
+    study_file: Path = StudyArg,
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
+) -> None:
     """Fail stale trials now and close their MLflow runs as FAILED.
 
     A trial is stale when its worker sent no heartbeat for the grace period; every version of the study
     is checked, and each failed trial is re-queued up to heartbeat.max_retry times.
     """
-    from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
     from admet_hpo.orchestration.nightly import reap_study
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.tracking.urls import mask_url
 
     _quiet()
-    study = load_study(study_file)
-    url = _storage_url(study, storage)
-    reaped = reap_study(study, url)
+    locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
+    with StudySession.open(study_file, **locations) as session:
+        study = session.study
+        reaped = reap_study(session)
     if not reaped:
-        raise ConfigError(f"{study_file}: the storage {mask_url(url)} has no version of study {study.name}")
+        raise ConfigError(
+            f"{study_file}: the storage {mask_url(study.storage)} has no version of study {study.name}"
+        )
     grace = study.heartbeat.grace_period or 2 * study.heartbeat.interval
     lines = _reaped_lines(reaped)
     for line in lines:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 
-STORAGE_ENV = "ADMET_HPO_STORAGE"
+from admet_hpo.orchestration.session import OUTPUT_ENV, STORAGE_ENV, TRACKING_ENV
 
 StudyArg = typer.Argument(..., metavar="STUDY.yaml", help="Study file.")
 StorageOpt = typer.Option(
     None, "--storage", help=f"Optuna storage URL (default: ${STORAGE_ENV}, else the study file's)."
+)
+TrackingOpt = typer.Option(
+    None,
+    "--tracking-uri",
+    help=f"MLflow tracking URI (default: ${TRACKING_ENV}, else the study file's mlflow.tracking_uri).",
+)
+OutputDirOpt = typer.Option(
+    None,
+    "--output-dir",
+    help=(
+        f"Folder of the study's outputs (trials, and the default storage and MLflow store) (default: "
+        f"${OUTPUT_ENV}, else the study file's output_dir, relative to the study file)."
+    ),
 )
 
 TrialBudgetOpt = typer.Option(
@@ -27,8 +38,3 @@ SetOpt = typer.Option(
 JsonOpt = typer.Option(
     False, "--json", help="Print one JSON record (schema: schemas/output/, docs/reference/json-output.md)."
 )
-
-
-def storage_override(storage: str | None) -> str | None:
-    """``--storage`` if given, else ``$ADMET_HPO_STORAGE`` (how launched workers and containers get it)."""
-    return storage or os.environ.get(STORAGE_ENV) or None

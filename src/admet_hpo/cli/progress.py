@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from admet_hpo.search.space import trial_parameters
+from admet_hpo.tracking.keys import EPOCHS_ATTR, RUN_ID_ATTR
 
 OutputMode = Literal["live", "json", "quiet"]
 
@@ -153,8 +154,8 @@ def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
             t.state.name,
             _value(t.value),
             *cells,
-            str(t.user_attrs.get("epochs_run", len(t.intermediate_values))),
-            str(t.user_attrs.get("mlflow_run_id", "–")),
+            str(t.user_attrs.get(EPOCHS_ATTR, len(t.intermediate_values))),
+            str(t.user_attrs.get(RUN_ID_ATTR, "–")),
             *([task or "–"] if placed else []),
         )
     return table

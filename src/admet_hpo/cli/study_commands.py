@@ -9,17 +9,24 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
-from admet_hpo.cli.options import (  # noqa: F401 - STORAGE_ENV re-exported
-    STORAGE_ENV,
+from admet_hpo.cli.console import (
+    console,
+    error_console,
+    exit_all_trials_failed,
+    quiet_libraries,
+    stop_signals_interrupt,
+    user_errors,
+)
+from admet_hpo.cli.options import (
     JsonOpt,
+    OutputDirOpt,
     QuietOpt,
     SetOpt,
     StorageOpt,
     StudyArg,
     TimeoutOpt,
+    TrackingOpt,
     TrialBudgetOpt,
-    storage_override,
 )
 
 log = logging.getLogger(__name__)
@@ -28,10 +35,11 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-    from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.cli.progress import OutputMode, StudyProgress
     from admet_hpo.config.study import Study
     from admet_hpo.config.training import TrainingConfig
     from admet_hpo.orchestration.runner import RunSummary
+    from admet_hpo.orchestration.session import StudySession
 
 
 def register(app: typer.Typer) -> None:
@@ -66,6 +74,8 @@ def run_command(
     n_trials: int | None = TrialBudgetOpt,
     timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes on this machine."),
     gpus_per_worker: int | None = typer.Option(
         None,
@@ -81,23 +91,11 @@ def run_command(
 
     Running the same command again resumes: the budget counts finished trials already in the storage.
     --set changes the base training config every trial starts from, as an edit of the study file would
-    (the study version depends on the search space only).
+    (the study version depends on the search space only). Exits with status 1 when every trial it ran
+    failed or a worker failed (the MLflow parent run is then closed FAILED), 130 when interrupted.
     """
-    from admet_hpo.cli.progress import StudyProgress
-    from admet_hpo.config.overrides import override_study
-    from admet_hpo.config.study import load_study
     from admet_hpo.errors import ConfigError
-    from admet_hpo.orchestration.runner import (
-        launch_workers,
-        log_plots,
-        prepare_study,
-        remaining_trials,
-        run_worker,
-        summarize,
-    )
-    from admet_hpo.search.warm_start import warm_start_note
-    from admet_hpo.tracking.urls import mask_url
-    from admet_hpo.training.devices import plan_devices
+    from admet_hpo.orchestration.session import StudySession
 
     if gpus_per_worker is not None and workers == 1:
         raise ConfigError(
@@ -110,65 +108,118 @@ def run_command(
             "the study file to run several workers"
         )
     quiet_libraries()
-    study = override_study(load_study(study_file), sets or [])
+    locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
+    with StudySession.open(study_file, **locations, sets=sets or ()) as session:
+        mode = "json" if json_output else "quiet" if quiet else "live"
+        _run(session, n_trials, timeout, workers, gpus_per_worker, mode)
+
+
+def _print_locations(study: Study) -> None:
+    """Where this invocation's storage, tracking store and outputs are (credentials masked)."""
+    from admet_hpo.tracking.urls import mask_url
+
+    for label, where in (
+        ("storage", mask_url(study.storage)),
+        ("tracking", mask_url(study.mlflow_tracking_uri)),
+        ("outputs", str(study.output_dir)),
+    ):
+        console.print(f"{label + ':':<10} {where}", highlight=False, soft_wrap=True)
+
+
+def _run(
+    session: StudySession,
+    n_trials: int | None,
+    timeout: float | None,
+    workers: int,
+    gpus_per_worker: int | None,
+    mode: OutputMode,
+) -> None:
+    """``hpo run`` on a resolved session: prepare the study once, run its trials here or in workers."""
+    from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.config.locations import sqlite_database
+    from admet_hpo.orchestration.runner import (
+        finish_parent_run,
+        launch_workers,
+        log_plots,
+        prepare_study,
+        remaining_trials,
+        run_worker,
+        summarize,
+    )
+    from admet_hpo.search.warm_start import warm_start_note
+    from admet_hpo.training.devices import plan_devices
+
+    study = session.study
     plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
-    url = storage_override(storage) or study.storage
-    optuna_study = prepare_study(study, url)
-    mode = "json" if json_output else "quiet" if quiet else "live"
+    if mode == "live":
+        _print_locations(study)
+    optuna_study = prepare_study(session)
     if mode == "live":
         console.print(
-            f"study [bold]{optuna_study.study_name}[/] on {mask_url(url)}; "
-            f"{remaining_trials(optuna_study, budget) if budget else 'unbounded'} trial(s) to run, "
-            f"tracking {mask_url(study.mlflow_tracking_uri)}"
+            f"study [bold]{optuna_study.study_name}[/]: "
+            f"{remaining_trials(optuna_study, budget) if budget else 'unbounded'} trial(s) to run"
         )
         note = warm_start_note(optuna_study)
         if note is not None:
             console.print(note)
-    if workers > 1 and url.startswith("sqlite"):
+    if workers > 1 and sqlite_database(study.storage) is not None:
         error_console.print(
             "[yellow]warning:[/] several workers on SQLite serialise their writes; use PostgreSQL "
             "(postgresql+psycopg://...) for many workers"
         )
+    failed_workers: list[int] = []
     try:
         with stop_signals_interrupt(), StudyProgress(console, budget, mode, optuna_study) as progress:
             if workers == 1:
                 summary = run_worker(
-                    study,
+                    session,
                     n_trials=budget,
                     timeout=time_limit,
-                    storage_url=url,
                     observer=progress.on_epoch,
                     callbacks=(progress,),
                     trial_attrs=_placement_attrs(),
                 )
             else:
-                launch_workers(
-                    study,
+                codes = launch_workers(
+                    session,
                     workers,
                     n_trials=budget,
                     timeout=time_limit,
-                    storage_url=url,
                     gpus_per_worker=gpus_per_worker,
                     poll=lambda: _refresh_display(progress, optuna_study),
                 )
+                failed_workers = [index for index, code in enumerate(codes) if code != 0]
                 progress.sync(optuna_study)
-                log_plots(study, optuna_study)
+                log_plots(session, optuna_study)
                 summary = summarize(optuna_study)
     except KeyboardInterrupt:
         error_console.print("interrupted: the running trial was marked FAIL; run the same command to resume")
         raise typer.Exit(code=130) from None
-    _close_parent_run(study, optuna_study, budget)
+    failed = summary.all_failed or bool(failed_workers)
+    finish_parent_run(session, optuna_study, budget, failed=failed)
     if mode == "live":
         from admet_hpo.cli.progress import trials_table
 
         console.print(trials_table(optuna_study))
-    _print_summary(summary, json_output)
-    if not json_output and summary.best_number is not None:
+    _print_summary(summary, mode == "json")
+    if mode != "json" and summary.best_number is not None:
         from admet_hpo.cli.best_report import best_report, print_best_report
 
-        print_best_report(console, best_report(study, optuna_study, optuna_study.best_trial, url))
+        print_best_report(console, best_report(study, optuna_study, optuna_study.best_trial, study.storage))
+    if failed_workers:
+        listed = ", ".join(f"{index} (status {codes[index]})" for index in failed_workers)
+        error_console.print(f"[bold red]error:[/] worker(s) {listed} failed", highlight=False)
+    _exit_if_all_failed(summary)
+    if failed_workers:
+        raise typer.Exit(code=1)
+
+
+def _exit_if_all_failed(summary: RunSummary) -> None:
+    """Exit with status 1 when every trial this invocation ran failed (their errors are in status)."""
+    if summary.all_failed:
+        exit_all_trials_failed(summary.ran, "this invocation")
 
 
 def _placement_attrs() -> dict[str, object]:
@@ -191,79 +242,77 @@ def _refresh_display(progress: StudyProgress, optuna_study: optuna.Study) -> Non
         log.warning("display refresh skipped: %s", (mask_text(str(exc)).splitlines() or [""])[0])
 
 
-def _close_parent_run(study: Study, optuna_study: optuna.Study, budget: int | None) -> None:
-    """Mark the study's MLflow parent run FINISHED once the budget is spent (a later run reopens it)."""
-    from admet_hpo.orchestration.runner import remaining_trials
-    from admet_hpo.tracking.tracker import StudyTracker
-
-    if remaining_trials(optuna_study, budget) == 0:
-        tracker = StudyTracker(study.mlflow_tracking_uri)
-        tracker.start_study(optuna_study)
-        tracker.finish_study()
-
-
 @user_errors
 def worker_command(
     study_file: Path = StudyArg,
     n_trials: int | None = TrialBudgetOpt,
     timeout: float | None = TimeoutOpt,
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     worker_index: int = typer.Option(0, "--worker-index", min=0, help="Offsets the sampler seed."),
     plots: bool = typer.Option(
         True, "--plots/--no-plots", help="Log the study plots on the parent run at the end."
     ),
     quiet: bool = QuietOpt,
+    launched: bool = typer.Option(False, "--launched", hidden=True, help="Started by hpo run --workers."),
 ) -> None:
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage.
 
     Its trials record where they ran: the SLURM array job and task (slurm_array_job_id,
-    slurm_array_task_id) and CUDA_VISIBLE_DEVICES (cuda_visible_devices) when set.
+    slurm_array_task_id) and CUDA_VISIBLE_DEVICES (cuda_visible_devices) when set. Exits with status 1
+    when every trial it ran failed, 130 when stopped.
     """
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.orchestration.runner import run_worker
 
     quiet_libraries()
-    study, optuna_study = _open(study_file, storage)
-    budget = n_trials if n_trials is not None else study.n_trials
-    try:
-        with (
-            stop_signals_interrupt(),
-            StudyProgress(console, budget, "quiet" if quiet else "live", optuna_study) as progress,
-        ):
-            summary = run_worker(
-                study,
-                n_trials=budget,
-                timeout=timeout if timeout is not None else study.timeout,
-                storage_url=storage_override(storage),
-                worker_index=worker_index,
-                observer=progress.on_epoch,
-                callbacks=(progress,),
-                trial_attrs=_placement_attrs(),
-                plots=plots,
-            )
-    except KeyboardInterrupt:
-        error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")
-        raise typer.Exit(code=130) from None
+    with _session(study_file, storage, tracking_uri, output_dir) as session:
+        optuna_study = _open(session)
+        budget = n_trials if n_trials is not None else session.study.n_trials
+        try:
+            with (
+                stop_signals_interrupt(),
+                StudyProgress(console, budget, "quiet" if quiet else "live", optuna_study) as progress,
+            ):
+                summary = run_worker(
+                    session,
+                    n_trials=budget,
+                    timeout=timeout if timeout is not None else session.study.timeout,
+                    worker_index=worker_index,
+                    observer=progress.on_epoch,
+                    callbacks=(progress,),
+                    trial_attrs=_placement_attrs(),
+                    plots=plots,
+                )
+        except KeyboardInterrupt:
+            if not launched:  # a launcher says it once for all its workers
+                error_console.print("stopped: the running trial was marked FAIL; another worker may retry it")
+            raise typer.Exit(code=130) from None
     _print_summary(summary, False)
+    _exit_if_all_failed(summary)
 
 
-def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
-    """The study file and its existing Optuna study; a clear error when there is none yet."""
-    from admet_hpo.config.study import load_study
+def _session(
+    study_file: Path, storage: str | None, tracking_uri: str | None = None, output_dir: Path | None = None
+) -> StudySession:
+    """The command's study session (flags > environment > study file)."""
+    from admet_hpo.orchestration.session import StudySession
+
+    return StudySession.open(study_file, storage=storage, tracking_uri=tracking_uri, output_dir=output_dir)
+
+
+def _open(session: StudySession) -> optuna.Study:
+    """The session's existing Optuna study; a clear error when there is none yet (nothing created)."""
+    from admet_hpo.config.locations import require_sqlite_file
     from admet_hpo.errors import ConfigError
     from admet_hpo.orchestration.runner import load_existing_study
-    from admet_hpo.storage.rdb import sqlite_file
 
     quiet_libraries()
-    study = load_study(study_file)
-    url = storage_override(storage) or study.storage
-    database = sqlite_file(url)
-    if database is not None and not database.is_file():
-        raise ConfigError(
-            f"{study_file}: no study storage at {database} yet (run 'hpo run {study_file}' first)"
-        )
+    study_file = session.study.source
+    require_sqlite_file(session.study.storage, f"run 'hpo run {study_file}' first")
     try:
-        return study, load_existing_study(study, url)
+        return load_existing_study(session)
     except KeyError:
         raise ConfigError(
             f"{study_file}: the storage has no study for this search space yet (run 'hpo run {study_file}')"
@@ -272,21 +321,25 @@ def _open(study_file: Path, storage: str | None) -> tuple[Study, optuna.Study]:
 
 @user_errors
 def status_command(
-    study_file: Path = StudyArg, storage: str | None = StorageOpt, json_output: bool = JsonOpt
+    study_file: Path = StudyArg,
+    storage: str | None = StorageOpt,
+    output_dir: Path | None = OutputDirOpt,
+    json_output: bool = JsonOpt,
 ) -> None:
     """Table of the study's trials: number, state, value, key parameters, epochs, MLflow run id."""
     from admet_hpo.cli.progress import trials_table
     from admet_hpo.orchestration.runner import summarize
 
-    _, optuna_study = _open(study_file, storage)
-    if json_output:
-        from admet_hpo.cli.json_output import StatusOutput, TrialRecord, emit
+    with _session(study_file, storage, output_dir=output_dir) as session:
+        optuna_study = _open(session)
+        if json_output:
+            from admet_hpo.cli.json_output import StatusOutput, TrialRecord, emit
 
-        trials = [TrialRecord.of(trial) for trial in optuna_study.get_trials(deepcopy=False)]
-        emit(StatusOutput(summary=summarize(optuna_study), trials=trials))
-        return
-    console.print(trials_table(optuna_study))
-    _print_summary(summarize(optuna_study), False)
+            trials = [TrialRecord.of(trial) for trial in optuna_study.get_trials(deepcopy=False)]
+            emit(StatusOutput(summary=summarize(optuna_study), trials=trials))
+            return
+        console.print(trials_table(optuna_study))
+        _print_summary(summarize(optuna_study), False)
 
 
 def _best_trial(optuna_study: optuna.Study, trial_number: int | None) -> FrozenTrial:
@@ -312,16 +365,18 @@ def _best_trial(optuna_study: optuna.Study, trial_number: int | None) -> FrozenT
 def best_command(
     study_file: Path = StudyArg,
     storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    output_dir: Path | None = OutputDirOpt,
     json_output: bool = JsonOpt,
 ) -> None:
     """The best completed trial: number, value, every parameter as applied, where its model is, and the
     commands that open the study in optuna-dashboard and in the MLflow UI."""
     from admet_hpo.cli.best_report import best_report, print_best_report
 
-    study, optuna_study = _open(study_file, storage)
-    report = best_report(
-        study, optuna_study, _best_trial(optuna_study, None), storage_override(storage) or study.storage
-    )
+    with _session(study_file, storage, tracking_uri, output_dir) as session:
+        optuna_study = _open(session)
+        study = session.study
+        report = best_report(study, optuna_study, _best_trial(optuna_study, None), study.storage)
     if json_output:
         from dataclasses import asdict
 
@@ -345,14 +400,16 @@ def export_command(
     trial: int | None = typer.Option(None, "--trial", help="Trial number (default: the best)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the training config YAML."),
     storage: str | None = StorageOpt,
+    output_dir: Path | None = OutputDirOpt,
     json_output: bool = JsonOpt,
 ) -> None:
     """Write a trial's full resolved training config, runnable with 'hpo train'."""
     import yaml
 
-    study, optuna_study = _open(study_file, storage)
-    chosen = _best_trial(optuna_study, trial)
-    config = _trial_training_config(study, chosen)
+    with _session(study_file, storage, output_dir=output_dir) as session:
+        optuna_study = _open(session)
+        chosen = _best_trial(optuna_study, trial)
+    config = _trial_training_config(session.study, chosen)
     config.output_dir = output.resolve().parent / f"{output.stem}-run"
     header = f"# trial {chosen.number} of study {optuna_study.study_name} (value {chosen.value})\n"
     output.write_text(
@@ -380,6 +437,7 @@ def replay_command(
     trial: int = typer.Option(..., "--trial", help="Trial number to retrain."),
     tolerance: float = typer.Option(1e-6, "--tolerance", help="Allowed relative difference."),
     storage: str | None = StorageOpt,
+    output_dir: Path | None = OutputDirOpt,
     json_output: bool = JsonOpt,
 ) -> None:
     """Retrain a trial from its stored parameters and compare with its stored value.
@@ -390,8 +448,10 @@ def replay_command(
     from admet_hpo.errors import ConfigError
     from admet_hpo.training.run import train
 
-    study, optuna_study = _open(study_file, storage)
-    chosen = _best_trial(optuna_study, trial)
+    with _session(study_file, storage, output_dir=output_dir) as session:
+        optuna_study = _open(session)
+        chosen = _best_trial(optuna_study, trial)
+    study = session.study
     if chosen.value is None:
         raise ConfigError(f"trial {trial} is {chosen.state.name}: it has no stored value to reproduce")
     quiet_libraries()

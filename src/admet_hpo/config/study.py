@@ -26,6 +26,7 @@ from admet_hpo.config.loading import (
     read_yaml_mapping,
     validate_mapping,
 )
+from admet_hpo.config.locations import absolute_sqlite_url
 from admet_hpo.config.search_space import SearchSpace, load_search_spaces
 from admet_hpo.config.training import DataConfig, SplitConfig, TrainingConfig, load_training_config
 from admet_hpo.errors import ConfigError
@@ -158,13 +159,14 @@ class NightlyConfig(StrictModel):
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        """Five fields, read by the same parser as ``hpo schedule --cron`` (crontab's weekday numbers)."""
+        from admet_hpo.config.cron import cron_trigger
 
         if len(value.split()) != 5:
             raise ValueError("expected five fields: minute hour day month weekday")
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
-        except ValueError as exc:
+            cron_trigger(value, "UTC")
+        except ConfigError as exc:
             raise ValueError(f"invalid cron expression: {exc}") from None
         return value
 
@@ -265,21 +267,7 @@ class Study:
     warm_start: WarmStartConfig
 
 
-_SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def absolute_sqlite_url(url: str, base_dir: Path) -> str:
-    """``url`` with a relative SQLite file made absolute against ``base_dir``; other URLs unchanged.
-
-    SQLAlchemy reads ``sqlite:///rel.db`` relative to the working directory and ``sqlite:////abs.db``
-    as absolute; a study must not depend on where it was started, so relative files are resolved here.
-    """
-    match = _SQLITE_URL.match(url)
-    if match is None or match["path"] in ("", ":memory:") or match["path"].startswith("/"):
-        return url
-    absolute = (base_dir / match["path"]).resolve()
-    return f"{match['scheme']}:///{absolute}{match['query'] or ''}"
 
 
 def _expand_environment(value: str, source: Path, key: str) -> str:
@@ -327,12 +315,27 @@ def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> Trainin
         ) from None
 
 
-def load_study(path: Path) -> Study:
+@dataclass(frozen=True)
+class Locations:
+    """Where a study's outputs, Optuna storage and MLflow tracking store go when given from outside the
+    study file (a command-line flag or the environment), each None when not given. Relative paths and
+    relative SQLite files are relative to the working directory, as for any command-line path; they win
+    over the study file's ``output_dir``, ``storage`` and ``mlflow.tracking_uri``. A given ``output_dir``
+    also moves the default storage and tracking store (``optuna.db`` and ``mlflow.db`` in it)."""
+
+    output_dir: Path | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+
+
+def load_study(path: Path, locations: Locations | None = None) -> Study:
     """Load a study file, its search spaces and its base training config; resolve paths and URLs.
 
-    Raises :class:`ConfigError` naming the file and key for any problem in the study file, a search
-    space or the training config. Nothing is created on disk.
+    ``locations`` replace the study file's output folder, storage and tracking store (see
+    :class:`Locations`). Raises :class:`ConfigError` naming the file and key for any problem in the
+    study file, a search space or the training config. Nothing is created on disk.
     """
+    given = locations or Locations()
     source = Path(path)
     raw = read_yaml_mapping(source)
     if isinstance(raw.get("training"), dict):
@@ -344,9 +347,19 @@ def load_study(path: Path) -> Study:
     base_dir = source.resolve().parent
     space = load_search_spaces([_resolved(base_dir, file) for file in config.search_spaces])
     base_training = _base_training(config, source, base_dir)
-    output_dir = _resolved(base_dir, config.output_dir or Path("runs") / config.name)
-    storage = config.storage or f"sqlite:///{output_dir / 'optuna.db'}"
-    tracking_uri = config.mlflow.tracking_uri or f"sqlite:///{output_dir / 'mlflow.db'}"
+    working_dir = Path.cwd()
+    if given.output_dir is not None:
+        output_dir = _resolved(working_dir, given.output_dir)
+    else:
+        output_dir = _resolved(base_dir, config.output_dir or Path("runs") / config.name)
+
+    def url(given_url: str | None, in_file: str | None, key: str, default_file: str) -> str:
+        if given_url is not None:
+            return absolute_sqlite_url(given_url, working_dir)
+        if in_file is not None:
+            return absolute_sqlite_url(_expand_environment(in_file, source, key), base_dir)
+        return f"sqlite:///{output_dir / default_file}"
+
     return Study(
         source=source,
         config=config,
@@ -360,9 +373,9 @@ def load_study(path: Path) -> Study:
         n_trials=config.n_trials,
         timeout=config.timeout,
         output_dir=output_dir,
-        storage=absolute_sqlite_url(_expand_environment(storage, source, "storage"), base_dir),
-        mlflow_tracking_uri=absolute_sqlite_url(
-            _expand_environment(tracking_uri, source, "mlflow.tracking_uri"), base_dir
+        storage=url(given.storage, config.storage, "storage", "optuna.db"),
+        mlflow_tracking_uri=url(
+            given.tracking_uri, config.mlflow.tracking_uri, "mlflow.tracking_uri", "mlflow.db"
         ),
         heartbeat=config.heartbeat,
         nightly=config.nightly,

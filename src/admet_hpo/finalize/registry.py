@@ -94,7 +94,7 @@ def log_ensemble(
     from mlflow.exceptions import MlflowException
 
     from admet_hpo.finalize.pyfunc import ARTIFACT_KEY, ensemble_signature, runtime_requirements
-    from admet_hpo.tracking.tracker import PARENT_RUN_TAG, ROLE_TAG, STUDY_NAME_TAG
+    from admet_hpo.tracking.keys import PARENT_RUN_TAG, ROLE_TAG, STUDY_NAME_TAG
 
     client = mlflow.MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(manifest.optuna_study)

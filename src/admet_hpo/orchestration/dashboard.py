@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from admet_hpo.config.locations import require_sqlite_file
 from admet_hpo.errors import AdmetHpoError, ConfigError
 from admet_hpo.tracking.urls import mask_text, mask_url
 
@@ -139,12 +140,11 @@ def storage_studies(storage: str) -> dict[str, int]:
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
             raise ConfigError(f"storage {shown}: an in-memory SQLite database holds no studies to show")
-        database = Path(url.database)
-        if not database.is_file():
-            raise ConfigError(
-                f"storage {shown}: {database.resolve()} does not exist (run 'hpo run STUDY.yaml' first, "
-                "or check the path; a relative sqlite:/// path is relative to the working directory)"
-            )
+        require_sqlite_file(
+            storage,
+            "run 'hpo run STUDY.yaml' first, or check the path; a relative sqlite:/// path is relative to "
+            "the working directory",
+        )
     try:
         rdb = RDBStorage(storage, skip_compatibility_check=True, skip_table_creation=True)
         try:

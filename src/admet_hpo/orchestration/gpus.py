@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from admet_hpo.errors import ConfigError
+from admet_hpo.tracking.keys import VISIBLE_DEVICES_ATTR
 
 #: Number of GPUs the launcher assumes instead of asking torch.
 GPU_COUNT_ENV = "ADMET_HPO_GPUS"
 CUDA_VISIBLE = "CUDA_VISIBLE_DEVICES"
 #: Trial user attribute: the ``CUDA_VISIBLE_DEVICES`` of the worker that ran the trial.
-VISIBLE_DEVICES_ATTR = "cuda_visible_devices"
 
 
 def machine_gpus(environ: Mapping[str, str]) -> list[str]:

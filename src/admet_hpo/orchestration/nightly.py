@@ -13,10 +13,11 @@ A night (``hpo nightly`` / ``hpo schedule``), in order:
    trials whose ``night`` is an earlier date; for a version without an earlier night, those of the
    version it replaced) are enqueued, best first, except sets already enqueued or run tonight.
 4. **Budget.** Every trial is tagged with the user attribute ``night=<YYYY-MM-DD>``. ``nightly.n_trials``
-   counts that night's finished (COMPLETE or PRUNED) trials and ``nightly.minutes`` the time its trials
-   took, so a second call on the same date only tops the night up: once the budget is spent it adds
-   nothing. Failed trials do not count, so they are retried up to the budget (a night starts at most
-   twice its remaining trial budget, so a night whose every trial fails still ends).
+   counts that night's finished (COMPLETE or PRUNED) trials, exactly as ``hpo run``'s budget does
+   (:mod:`admet_hpo.storage.budget`), and ``nightly.minutes`` the time its trials took, so a second
+   call on the same date only tops the night up: once the budget is spent it adds nothing. Failed
+   trials do not count, so they are retried up to the budget (a night starts at most twice its
+   remaining trial budget, so a night whose every trial fails still ends).
 
 :func:`run_nightly` does all of it; :func:`plan_night` (steps 1-3) and :func:`run_night` (step 4) let a
 caller report the plan before the trials start.
@@ -25,7 +26,6 @@ caller report the plan before the trials start.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,23 +35,24 @@ from zoneinfo import ZoneInfo
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from admet_hpo.orchestration.runner import FINISHED, prepare_study, run_worker
-from admet_hpo.search.versioning import VERSION_DIGITS, versioned_study_name
+from admet_hpo.config.locations import require_sqlite_file
+from admet_hpo.orchestration.runner import RunSummary, load_existing_study, prepare_study, run_worker
+from admet_hpo.search.versioning import VERSION_DIGITS, study_versions, versioned_study_name
 from admet_hpo.search.warm_start import ranked
-from admet_hpo.storage.rdb import open_storage
+from admet_hpo.tracking.keys import (
+    DATA_HASH_ATTR,
+    FIXED_PARAMS_SYSTEM_ATTR,
+    NIGHT_ATTR,
+    NIGHTLY_VERSION_ATTR,
+    PREVIOUS_VERSION_ATTR,
+)
 
 if TYPE_CHECKING:
     from admet_hpo.config.study import Study
     from admet_hpo.orchestration.runner import TrialCallback
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.search.objective import EpochObserver
 
-#: Trial user attribute: the night (ISO date) a trial ran in.
-NIGHT_ATTR = "night"
-#: Study user attributes: content hash of the data a version was run on; the version it replaced; on the
-#: base version, the version nightly sweeps currently use.
-DATA_HASH_ATTR = "data_hash"
-PREVIOUS_VERSION_ATTR = "previous_version"
-NIGHTLY_VERSION_ATTR = "nightly_version"
 
 _ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -67,13 +68,6 @@ def night_of(moment: datetime, timezone: str) -> date:
 def data_version_study(study: Study, data_hash: str) -> Study:
     """``study`` renamed ``<name>-d<hash[:8]>``: its Optuna study becomes the version for that data."""
     return dataclasses.replace(study, name=f"{study.name}-d{data_hash[:VERSION_DIGITS]}")
-
-
-def study_version_names(study: Study, storage: str | optuna.storages.BaseStorage) -> list[str]:
-    """Every Optuna study of ``study`` in ``storage``: each search-space version and each data version."""
-    digits = f"[0-9a-f]{{{VERSION_DIGITS}}}"
-    pattern = re.compile(rf"{re.escape(study.name)}-(?:d{digits}-)?{digits}")
-    return sorted(name for name in optuna.get_all_study_names(storage) if pattern.fullmatch(name))
 
 
 @dataclass(frozen=True)
@@ -123,17 +117,18 @@ def choose_data_version(study: Study, storage: optuna.storages.BaseStorage, data
     )
 
 
-def open_data_version(study: Study, version: DataVersion, storage_url: str) -> optuna.Study:
+def open_data_version(session: StudySession, version: DataVersion) -> tuple[StudySession, optuna.Study]:
     """Create (or open) the version's Optuna study and MLflow parent run, record its data hash and the
-    version it replaced, and point the base version at it."""
-    optuna_study = prepare_study(version.study, storage_url)
+    version it replaced, and point the base version at it; return the version's session and study."""
+    version_session = session.for_study(version.study)
+    optuna_study = prepare_study(version_session)
     if DATA_HASH_ATTR not in optuna_study.user_attrs:
         optuna_study.set_user_attr(DATA_HASH_ATTR, version.data_hash)
     if version.previous is not None:
         optuna_study.set_user_attr(PREVIOUS_VERSION_ATTR, version.previous)
-    base = optuna.load_study(study_name=versioned_study_name(study), storage=open_storage(storage_url))
+    base = optuna.load_study(study_name=versioned_study_name(session.study), storage=session.storage)
     base.set_user_attr(NIGHTLY_VERSION_ATTR, version.name)
-    return optuna_study
+    return version_session, optuna_study
 
 
 # ------------------------------------------------------------------------------------------ stale trials
@@ -168,15 +163,16 @@ def reap_stale_trials(optuna_study: optuna.Study, tracking_uri: str) -> Reaped:
     return Reaped(optuna_study.study_name, failed, closed)
 
 
-def reap_study(study: Study, storage_url: str | None = None) -> list[Reaped]:
-    """:func:`reap_stale_trials` on every version of ``study`` in the storage (see
-    :func:`study_version_names`); a storage without the study gives an empty list, a missing SQLite
-    file a :class:`~admet_hpo.errors.ConfigError`."""
-    url = storage_url or study.storage
-    storage = open_storage(url, study.heartbeat, create=False)
+def reap_study(session: StudySession) -> list[Reaped]:
+    """:func:`reap_stale_trials` on every version of the session's study in its storage (see
+    :func:`~admet_hpo.search.versioning.study_versions`); a storage without the study gives an empty
+    list, a missing SQLite file a :class:`~admet_hpo.errors.ConfigError` (nothing is created)."""
+    study = session.study
+    require_sqlite_file(study.storage, f"run 'hpo run {study.source}' first, or pass --storage")
+    storage = session.storage
     return [
         reap_stale_trials(optuna.load_study(study_name=name, storage=storage), study.mlflow_tracking_uri)
-        for name in study_version_names(study, storage)
+        for name in study_versions(study, storage)
     ]
 
 
@@ -191,7 +187,7 @@ def trial_night(trial: FrozenTrial) -> str | None:
 
 def trial_parameters(trial: FrozenTrial) -> dict[str, Any]:
     """A trial's parameter set: sampled parameters, or the fixed ones of a trial waiting in the queue."""
-    return dict(trial.params) if trial.params else dict(trial.system_attrs.get("fixed_params", {}))
+    return dict(trial.params) if trial.params else dict(trial.system_attrs.get(FIXED_PARAMS_SYSTEM_ATTR, {}))
 
 
 def best_of_earlier_nights(
@@ -286,33 +282,15 @@ def remaining_budget(n_trials: int | None, minutes: float | None, counts: NightC
     )
 
 
-class StopWhenNightIsDone:
-    """Optuna callback: stop the study's optimisation once ``n_trials`` trials of ``night`` have finished,
-    or once ``max_starts`` trials were run by this process (failures included)."""
-
-    def __init__(self, night: str, n_trials: int | None, max_starts: int | None) -> None:
-        self.night = night
-        self.n_trials = n_trials
-        self.max_starts = max_starts
-        self.started = 0
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.started += 1
-        finished = night_counts(study.get_trials(deepcopy=False, states=FINISHED), self.night).finished
-        done = self.n_trials is not None and finished >= self.n_trials
-        if done or (self.max_starts is not None and self.started >= self.max_starts):
-            study.stop()
-
-
 # ------------------------------------------------------------------------------------------------- night
 
 
 @dataclass(frozen=True)
 class NightPlan:
-    """Everything decided before a night's trials start (see :func:`plan_night`)."""
+    """Everything decided before a night's trials start (see :func:`plan_night`); ``session`` is the
+    session of the version the night runs in."""
 
-    study: Study
-    storage_url: str
+    session: StudySession
     night: str
     version: DataVersion
     reaped: list[Reaped]
@@ -320,15 +298,27 @@ class NightPlan:
     before: NightCounts
     budget: NightBudget
 
+    @property
+    def study(self) -> Study:
+        """The study (version) the night runs."""
+        return self.session.study
+
 
 @dataclass(frozen=True)
 class NightReport:
-    """A night's outcome: its plan, its trial counts afterwards and its best completed trial."""
+    """A night's outcome: its plan, its trial counts afterwards, its best completed trial and the
+    summary of the trials this call ran (None when the budget was spent before)."""
 
     plan: NightPlan
     after: NightCounts
     best_number: int | None
     best_value: float | None
+    run: RunSummary | None = None
+
+    @property
+    def all_failed(self) -> bool:
+        """Whether this call ran trials and every one of them failed."""
+        return self.run is not None and self.run.all_failed
 
     @property
     def added(self) -> int:
@@ -348,20 +338,19 @@ def _source_studies(optuna_study: optuna.Study, storage: optuna.storages.BaseSto
     return [optuna_study, optuna.load_study(study_name=previous, storage=storage)]
 
 
-def plan_night(study: Study, night: date, storage_url: str | None = None) -> NightPlan:
+def plan_night(session: StudySession, night: date) -> NightPlan:
     """Steps 1-3 of a night (data version, stale trials, warm start) and its remaining budget.
 
-    Loads the study's data to hash it (a :class:`~admet_hpo.errors.AdmetHpoError` when it cannot).
-    Warm-start sets are enqueued only while the night has budget left, at most its remaining trials.
+    Hashes the session's data (loaded once: the trials train on the same load; a
+    :class:`~admet_hpo.errors.AdmetHpoError` when it cannot be loaded). Warm-start sets are enqueued only
+    while the night has budget left, at most its remaining trials.
     """
-    from admet_hpo.data.training_data import load_training_data
-
-    url = storage_url or study.storage
+    study = session.study
     tonight = night.isoformat()
-    table, _ = load_training_data(study.base_training)
-    storage = open_storage(url, study.heartbeat)
+    table, _ = session.data
+    storage = session.storage
     version = choose_data_version(study, storage, table.content_hash)
-    optuna_study = open_data_version(study, version, url)
+    version_session, optuna_study = open_data_version(session, version)
     reaped = [reap_stale_trials(optuna_study, study.mlflow_tracking_uri)]
     if version.previous is not None:
         left = optuna.load_study(study_name=version.previous, storage=storage)
@@ -373,8 +362,7 @@ def plan_night(study: Study, night: date, storage_url: str | None = None) -> Nig
         sources = _source_studies(optuna_study, storage, tonight)
         enqueued = warm_start(optuna_study, sources, tonight, study.nightly.warm_start_top_k, budget.trials)
     return NightPlan(
-        study=version.study,
-        storage_url=url,
+        session=version_session,
         night=tonight,
         version=version,
         reaped=reaped,
@@ -392,25 +380,24 @@ def run_night(
 ) -> NightReport:
     """Step 4: run the plan's remaining budget in this process, every trial tagged with the night.
 
-    A seeded sampler gets the night's day number added to its seed: each night draws new parameters
-    (a fixed seed would repeat the same draws every night), reproducibly.
+    The night's budget is exact (:class:`~admet_hpo.storage.budget.BudgetGate` counting the night's
+    trials), with any number of concurrent callers. A seeded sampler gets the night's day number added
+    to its seed: each night draws new parameters (a fixed seed would repeat the same draws every night),
+    reproducibly.
     """
+    run = None
     if not plan.budget.spent:
-        trials = plan.budget.trials
-        stop = StopWhenNightIsDone(
-            plan.night, plan.study.nightly.n_trials, None if trials is None else 2 * trials
-        )
-        run_worker(
-            plan.study,
-            n_trials=None,
+        run = run_worker(
+            plan.session,
+            n_trials=plan.study.nightly.n_trials,
             timeout=plan.budget.seconds,
-            storage_url=plan.storage_url,
             worker_index=date.fromisoformat(plan.night).toordinal(),
             observer=observer,
-            callbacks=(*callbacks, stop),
+            callbacks=tuple(callbacks),
             trial_attrs={NIGHT_ATTR: plan.night},
+            counted=lambda trial: trial_night(trial) == plan.night,
         )
-    optuna_study = optuna.load_study(study_name=plan.version.name, storage=open_storage(plan.storage_url))
+    optuna_study = load_existing_study(plan.session)
     trials = optuna_study.get_trials(deepcopy=False)
     best = next(
         iter(ranked([t for t in trials if trial_night(t) == plan.night], _direction(optuna_study))), None
@@ -420,18 +407,13 @@ def run_night(
         after=night_counts(trials, plan.night),
         best_number=None if best is None else best.number,
         best_value=None if best is None else best.value,
+        run=run,
     )
 
 
-def run_nightly(
-    study: Study,
-    night: date,
-    storage_url: str | None = None,
-    *,
-    observer: EpochObserver | None = None,
-) -> NightReport:
-    """One night of ``study``: :func:`plan_night` then :func:`run_night`."""
-    return run_night(plan_night(study, night, storage_url), observer=observer)
+def run_nightly(session: StudySession, night: date, *, observer: EpochObserver | None = None) -> NightReport:
+    """One night of the session's study: :func:`plan_night` then :func:`run_night`."""
+    return run_night(plan_night(session, night), observer=observer)
 
 
 def _direction(optuna_study: optuna.Study) -> str:

@@ -40,14 +40,15 @@ from admet_hpo.search.space import space_hash
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.search.warm_start import warm_start_new_version
 from admet_hpo.storage.budget import BudgetGate
-from admet_hpo.storage.rdb import open_storage, study_lock
+from admet_hpo.storage.rdb import study_lock
+from admet_hpo.tracking.keys import BASE_NAME_ATTR, SPACE_HASH_ATTR, STUDY_FILE_ATTR
 from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
     from optuna.trial import FrozenTrial
 
-    from admet_hpo.config.study import Study
+    from admet_hpo.orchestration.session import StudySession
     from admet_hpo.search.objective import EpochObserver, TrialObjective
     from admet_hpo.tracking.tracker import StudyTracker
 
@@ -55,11 +56,15 @@ log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+TrialFilter = Callable[[optuna.trial.FrozenTrial], bool]
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """Counts of a study's trials by state after a run, and its best trial (if any completed)."""
+    """Counts of a study's trials by state after a run, and its best trial (if any completed).
+
+    ``ran`` and ``ran_failed`` count the trials this invocation ran (in this process) and how many of
+    them failed: an invocation whose every trial failed (``all_failed``) did not succeed."""
 
     study_name: str
     complete: int
@@ -68,10 +73,17 @@ class RunSummary:
     running: int
     best_number: int | None
     best_value: float | None
+    ran: int = 0
+    ran_failed: int = 0
+
+    @property
+    def all_failed(self) -> bool:
+        """Whether this invocation ran trials and every one of them failed."""
+        return self.ran > 0 and self.ran_failed == self.ran
 
 
-def summarize(optuna_study: optuna.Study) -> RunSummary:
-    """Trial counts by state and the best completed trial."""
+def summarize(optuna_study: optuna.Study, ran: int = 0, ran_failed: int = 0) -> RunSummary:
+    """Trial counts by state and the best completed trial; ``ran``/``ran_failed`` as in RunSummary."""
     trials = optuna_study.get_trials(deepcopy=False)
     count = {state: sum(t.state == state for t in trials) for state in TrialState}
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -84,10 +96,12 @@ def summarize(optuna_study: optuna.Study) -> RunSummary:
         running=count[TrialState.RUNNING],
         best_number=None if best is None else best.number,
         best_value=None if best is None else best.value,
+        ran=ran,
+        ran_failed=ran_failed,
     )
 
 
-def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
+def prepare_study(session: StudySession) -> optuna.Study:
     """Create (or open) the study's Optuna study, MLflow store, experiment and parent run, once.
 
     The Optuna study is named :func:`versioned_study_name`: a changed search space opens a new version
@@ -96,52 +110,56 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
     record the study file, the base name and the space hash.
     """
     from admet_hpo.tracking.store import ensure_tracking_store
-    from admet_hpo.tracking.tracker import StudyTracker
 
-    url = storage_url or study.storage
-    storage = open_storage(url, study.heartbeat)
+    study = session.study
+    name = versioned_study_name(study)
     optuna_study = optuna.create_study(
-        study_name=versioned_study_name(study),
-        storage=storage,
+        study_name=name,
+        storage=session.storage,
         sampler=build_sampler(study),
         pruner=build_pruner(study),
         direction=study.direction,
         load_if_exists=True,
     )
-    warm_start_new_version(study, optuna_study, storage)
-    for key, value in (("study_file", str(study.source)), ("base_name", study.name)):
+    warm_start_new_version(study, optuna_study, session.storage)
+    for key, value in (
+        (STUDY_FILE_ATTR, str(study.source)),
+        (BASE_NAME_ATTR, study.name),
+        (SPACE_HASH_ATTR, space_hash(study.space)),
+    ):
         optuna_study.set_user_attr(key, value)
-    optuna_study.set_user_attr("space_hash", space_hash(study.space))
     ensure_tracking_store(study.mlflow_tracking_uri)
-    StudyTracker(study.mlflow_tracking_uri).start_study(optuna_study, storage_url=url)
+    session.tracker(optuna_study)
+    session.optuna_studies[(name, 0)] = optuna_study
     return optuna_study
 
 
-def load_existing_study(
-    study: Study,
-    storage_url: str | None = None,
-    worker_index: int = 0,
-    *,
-    storage: RDBStorage | None = None,
-) -> optuna.Study:
-    """The study's Optuna study as created by :func:`prepare_study`, with this worker's sampler.
-
-    ``storage`` is an already opened storage of ``storage_url`` (default: opened here)."""
-    url = storage_url or study.storage
-    return optuna.load_study(
-        study_name=versioned_study_name(study),
-        storage=storage if storage is not None else open_storage(url, study.heartbeat),
-        sampler=build_sampler(study, worker_index=worker_index),
-        pruner=build_pruner(study),
-    )
+def load_existing_study(session: StudySession, worker_index: int = 0) -> optuna.Study:
+    """The study's Optuna study as created by :func:`prepare_study`, with this worker's sampler; opened
+    once per process (the one :func:`prepare_study` returned, for worker 0 in the same process)."""
+    study = session.study
+    key = (versioned_study_name(study), worker_index)
+    if key not in session.optuna_studies:
+        session.optuna_studies[key] = optuna.load_study(
+            study_name=key[0],
+            storage=session.storage,
+            sampler=build_sampler(study, worker_index=worker_index),
+            pruner=build_pruner(study),
+        )
+    return session.optuna_studies[key]
 
 
-def remaining_trials(optuna_study: optuna.Study, budget: int | None) -> int | None:
-    """How many more finished trials the budget allows (None = no trial budget)."""
+def remaining_trials(
+    optuna_study: optuna.Study, budget: int | None, counted: TrialFilter | None = None
+) -> int | None:
+    """How many more finished trials the budget allows (None = no trial budget); ``counted`` selects
+    the trials the budget counts (default: all)."""
     if budget is None:
         return None
-    finished = len(optuna_study.get_trials(deepcopy=False, states=FINISHED))
-    return max(budget - finished, 0)
+    finished = [
+        t for t in optuna_study.get_trials(deepcopy=False, states=FINISHED) if counted is None or counted(t)
+    ]
+    return max(budget - len(finished), 0)
 
 
 #: ``optuna.error`` of the MLflow run of a trial that another worker failed while this one still ran it.
@@ -152,8 +170,9 @@ TAKEN_OVER_ERROR = (
 
 
 class _WorkerObjective:
-    """The trial objective plus one worker's bookkeeping: releases the budget gate as soon as the trial
-    is RUNNING, and remembers which trial it runs, so that a trial left behind can be reconciled."""
+    """The trial objective plus one worker's bookkeeping: tags the trial (so that the budget counts it),
+    then releases the budget gate, and remembers which trial it runs, so that a trial left behind can be
+    reconciled."""
 
     def __init__(self, objective: TrialObjective, gate: BudgetGate | None) -> None:
         self.objective = objective
@@ -162,6 +181,7 @@ class _WorkerObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.trial_number = trial.number
+        self.objective.tag(trial)
         if self.gate is not None:
             self.gate.started()
         _reclaim_sigint()
@@ -183,15 +203,20 @@ class _WorkerRun:
         self.objective = objective
         self.tracker = tracker
         self.study_id = storage.get_study_id_from_name(optuna_study.study_name)
+        self.ran = 0
+        self.ran_failed = 0
 
     def close_stale_runs(self) -> None:
         """Close the MLflow runs still RUNNING of finished trials (trials of dead workers)."""
         self.tracker.close_stale_runs(self.optuna_study)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Optuna callback: the trial was told normally; close the runs of dead workers' trials and
-        update the study's summary on the parent run (in the tracker's background thread)."""
+        """Optuna callback: the trial was told normally (counted as this invocation's); close the runs of
+        dead workers' trials and update the study's summary on the parent run (in the tracker's background
+        thread)."""
         self.objective.trial_number = None
+        self.ran += 1
+        self.ran_failed += trial.state == TrialState.FAIL
         self.close_stale_runs()
         self.tracker.defer(self.tracker.log_study_summary, study)
 
@@ -233,15 +258,15 @@ class _WorkerRun:
 
 
 def run_worker(
-    study: Study,
+    session: StudySession,
     *,
     n_trials: int | None,
     timeout: float | None,
-    storage_url: str | None = None,
     worker_index: int = 0,
     observer: EpochObserver | None = None,
     callbacks: tuple[TrialCallback, ...] = (),
     trial_attrs: dict[str, object] | None = None,
+    counted: TrialFilter | None = None,
     poll_seconds: float | None = None,
     plots: bool = True,
 ) -> RunSummary:
@@ -251,28 +276,25 @@ def run_worker(
     starts several workers turns it off in them and logs the plots itself, see :func:`log_plots`).
 
     ``n_trials`` is the study's budget of finished trials, shared exactly with every other worker (see
-    :mod:`admet_hpo.storage.budget`); None runs until ``timeout`` or until a callback stops the study.
+    :mod:`admet_hpo.storage.budget`); ``counted`` selects the trials it counts (a nightly sweep counts
+    its night's); None runs until ``timeout`` or until a callback stops the study.
     A trial that raises is recorded FAIL (its error as the ``error`` user attribute) and the study goes
     on. Ctrl-C marks the running trial FAIL, closes its MLflow run as FAILED and re-raises.
     ``trial_attrs`` become user attributes of every trial this worker runs. ``poll_seconds`` is how often
     a worker waiting for other workers' trials looks again (default: the heartbeat interval, at most 5 s).
     """
-    from admet_hpo.data.training_data import load_training_data
     from admet_hpo.search.objective import TrialObjective
-    from admet_hpo.tracking.tracker import StudyTracker
     from admet_hpo.training.devices import plan_devices
 
+    study = session.study
     plan_devices(study.base_training.trainer)  # this worker's machine, before any trial
-    url = storage_url or study.storage
-    storage = open_storage(url, study.heartbeat)
-    optuna_study = load_existing_study(study, url, worker_index, storage=storage)
-    remaining = remaining_trials(optuna_study, n_trials)
+    storage = session.storage
+    optuna_study = load_existing_study(session, worker_index)
+    remaining = remaining_trials(optuna_study, n_trials, counted)
     if remaining == 0:
         return summarize(optuna_study)
     deadline = None if timeout is None else time.monotonic() + timeout
-    tracker = StudyTracker(study.mlflow_tracking_uri)
-    tracker.start_study(optuna_study)
-    data = load_training_data(study.base_training, space=study.space)
+    tracker = session.tracker(optuna_study)
     gate = None
     if n_trials is not None and remaining is not None:
         gate = BudgetGate(
@@ -280,11 +302,12 @@ def run_worker(
             storage,
             study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name), study.storage),
             n_trials,
+            counted=counted,
             max_starts=2 * remaining,
             deadline=deadline,
             poll_seconds=poll_seconds if poll_seconds is not None else min(study.heartbeat.interval, 5),
         )
-    objective = _WorkerObjective(TrialObjective(study, tracker, data, observer, trial_attrs), gate)
+    objective = _WorkerObjective(TrialObjective(study, tracker, session.data, observer, trial_attrs), gate)
     worker = _WorkerRun(optuna_study, storage, objective, tracker)
     worker.close_stale_runs()
     sigint_handler = signal.getsignal(signal.SIGINT)
@@ -312,16 +335,26 @@ def run_worker(
     tracker.flush()
     if plots:
         tracker.log_study_plots(tracker.parent_run_id, optuna_study)
-    return summarize(optuna_study)
+    return summarize(optuna_study, worker.ran, worker.ran_failed)
 
 
-def log_plots(study: Study, optuna_study: optuna.Study) -> list[str]:
+def log_plots(session: StudySession, optuna_study: optuna.Study) -> list[str]:
     """Log the study plots on its parent run (what a launcher does once after its workers end)."""
-    from admet_hpo.tracking.tracker import StudyTracker
-
-    tracker = StudyTracker(study.mlflow_tracking_uri)
-    tracker.start_study(optuna_study)
+    tracker = session.tracker(optuna_study)
     return tracker.log_study_plots(tracker.parent_run_id, optuna_study)
+
+
+def finish_parent_run(
+    session: StudySession, optuna_study: optuna.Study, budget: int | None, *, failed: bool
+) -> None:
+    """Close the study's MLflow parent run after an invocation: FAILED when the invocation ``failed``
+    (every trial it ran failed, or a worker failed), FINISHED once the budget is spent; otherwise it
+    stays RUNNING for the next invocation (which reopens a closed one anyway)."""
+    tracker = session.tracker(optuna_study)
+    if failed:
+        tracker.finish_study("FAILED")
+    elif remaining_trials(optuna_study, budget) == 0:
+        tracker.finish_study("FINISHED")
 
 
 def _restore_sigint(handler: object) -> None:
@@ -346,7 +379,8 @@ def _reclaim_sigint() -> None:
 
 
 def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | None, index: int) -> list[str]:
-    """The ``hpo worker`` command line a launcher starts for worker ``index``."""
+    """The ``hpo worker`` command line a launcher starts for worker ``index`` (``--launched``: the
+    launcher reports an interruption, in one line, for all its workers)."""
     command = [
         sys.executable,
         "-m",
@@ -357,6 +391,7 @@ def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | N
         str(index),
         "-q",
         "--no-plots",
+        "--launched",
     ]
     if n_trials is not None:
         command += ["--n-trials", str(n_trials)]
@@ -366,12 +401,11 @@ def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | N
 
 
 def launch_workers(
-    study: Study,
+    session: StudySession,
     workers: int,
     *,
     n_trials: int | None,
     timeout: float | None,
-    storage_url: str | None,
     gpus_per_worker: int | None = None,
     poll: Callable[[], None] | None = None,
     poll_seconds: float = 2.0,
@@ -384,12 +418,15 @@ def launch_workers(
     They share its GPUs round-robin, ``gpus_per_worker`` each through ``CUDA_VISIBLE_DEVICES`` (None: one
     each when there are GPUs; see :func:`admet_hpo.orchestration.gpus.assign_gpus`).
     ``poll`` is called every ``poll_seconds`` while they run (the live display reads the storage).
-    Ctrl-C is passed on to the workers, which fail their running trial cleanly.
+    Ctrl-C is passed on to the workers, which fail their running trial cleanly. The workers get the
+    session's storage, tracking store and output folder through the environment
+    (:func:`~admet_hpo.orchestration.session.location_environment`).
     """
-    env = dict(os.environ)
+    from admet_hpo.orchestration.session import location_environment
+
+    study = session.study
+    env = {**os.environ, **location_environment(study)}
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-    if storage_url is not None:
-        env["ADMET_HPO_STORAGE"] = storage_url
     visible = assign_gpus(workers, gpus_per_worker, machine_gpus(env))
     processes = [
         subprocess.Popen(

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from admet_hpo.errors import ConfigError
+from admet_hpo.tracking.keys import SLURM_JOB_ATTR, SLURM_TASK_ATTR
 
 #: Trial user attributes set by a worker running as a SLURM array task (from the job's environment).
-SLURM_ATTRS = {"SLURM_ARRAY_JOB_ID": "slurm_array_job_id", "SLURM_ARRAY_TASK_ID": "slurm_array_task_id"}
+SLURM_ATTRS = {"SLURM_ARRAY_JOB_ID": SLURM_JOB_ATTR, "SLURM_ARRAY_TASK_ID": SLURM_TASK_ATTR}
 #: sbatch's time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
 _TIME = re.compile(r"\d+|\d+:\d{2}|\d+:\d{2}:\d{2}|\d+-\d+|\d+-\d+:\d{2}|\d+-\d+:\d{2}:\d{2}")
 _NAME = re.compile(r"[A-Za-z0-9_.+-]+")

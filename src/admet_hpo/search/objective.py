@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 
 from admet_hpo.search.algorithms import pruning_steps
 from admet_hpo.search.space import apply_parameters, simplex_share_attrs, suggest, trial_parameters
+from admet_hpo.tracking.keys import DEVICE_ATTR, EPOCHS_ATTR, ERROR_ATTR, OUTPUT_ATTR, WORKER_ATTR
 from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
@@ -38,12 +39,6 @@ if TYPE_CHECKING:
     from admet_hpo.tracking.tracker import StudyTracker
     from admet_hpo.training.run import TrainingResult
 
-ERROR_ATTR = "error"
-EPOCHS_ATTR = "epochs_run"
-OUTPUT_ATTR = "output_dir"
-WORKER_ATTR = "worker"
-#: The device Lightning trained the trial on (``cpu``, ``cuda:0``: a worker's first visible GPU).
-DEVICE_ATTR = "device"
 #: The ``error`` user attribute of a trial stopped by Ctrl-C or a stop signal.
 INTERRUPTED_ERROR = "interrupted (Ctrl-C or a stop signal)"
 
@@ -110,12 +105,17 @@ class TrialObjective:
         #: The MLflow run of the trial this objective runs or ran last (None before its run exists).
         self.run_id: str | None = None
 
+    def tag(self, trial: optuna.Trial) -> None:
+        """Set ``trial_attrs`` and the worker as the trial's user attributes (the caller does it first,
+        before the trial counts against a budget that selects trials by them)."""
+        for key, value in {**self.trial_attrs, WORKER_ATTR: self.worker}.items():
+            trial.set_user_attr(key, value)
+
     def __call__(self, trial: optuna.Trial) -> float:
+        """Train one trial (tagged by :meth:`tag` already) and return its metric value."""
         from admet_hpo.training.run import train
 
         self.run_id = None
-        for key, value in {**self.trial_attrs, WORKER_ATTR: self.worker}.items():
-            trial.set_user_attr(key, value)
         values = suggest(trial, self.study.space)
         for key, share in simplex_share_attrs(self.study.space, values).items():  # even if config fails
             trial.set_user_attr(key, share)

@@ -28,8 +28,11 @@ def versioned_study_name(study: Study) -> str:
 
 
 def study_versions(study: Study, storage: str | BaseStorage) -> list[str]:
-    """Names of every version of ``study`` (any space hash) present in ``storage``, sorted."""
+    """Names of every version of ``study`` present in ``storage``, sorted: each search-space version
+    (``<name>-<space hash>``) and each data version of nightly sweeps (``<name>-d<data hash>-<space
+    hash>``)."""
     import optuna
 
-    pattern = re.compile(rf"{re.escape(study.name)}-[0-9a-f]{{{VERSION_DIGITS}}}")
+    digits = f"[0-9a-f]{{{VERSION_DIGITS}}}"
+    pattern = re.compile(rf"{re.escape(study.name)}-(?:d{digits}-)?{digits}")
     return sorted(name for name in optuna.get_all_study_names(storage) if pattern.fullmatch(name))

@@ -50,8 +50,10 @@ class BudgetGate:
 
     Use :meth:`admit` before the first trial, the gate itself as the *last* Optuna callback (it admits the
     next trial or stops the study), :meth:`started` as the objective's first step and :meth:`release` in a
-    ``finally`` around the optimisation. ``storage`` is the uncached RDB storage (counts must see every
-    worker's latest writes); ``sleep`` and ``clock`` are injectable for tests.
+    ``finally`` around the optimisation. ``counted`` selects the trials the budget counts (default: all;
+    a nightly sweep counts its night's trials: the objective tags a trial before :meth:`started`).
+    ``storage`` is the uncached RDB storage (counts must see every worker's latest writes); ``sleep``
+    and ``clock`` are injectable for tests.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class BudgetGate:
         lock: StudyLock,
         budget: int,
         *,
+        counted: Callable[[FrozenTrial], bool] | None = None,
         max_starts: int | None = None,
         deadline: float | None = None,
         poll_seconds: float = 5.0,
@@ -71,6 +74,7 @@ class BudgetGate:
         self.storage = storage
         self.lock = lock
         self.budget = budget
+        self.counted = counted
         self.max_starts = max_starts
         self.deadline = deadline
         self.poll_seconds = poll_seconds
@@ -82,6 +86,8 @@ class BudgetGate:
     def counts(self) -> tuple[int, int]:
         """``(finished, running)`` trials of the study in the storage now."""
         trials = self.storage.get_all_trials(self._study_id, deepcopy=False, states=CLAIMING)
+        if self.counted is not None:
+            trials = [t for t in trials if self.counted(t)]
         running = sum(t.state == TrialState.RUNNING for t in trials)
         return len(trials) - running, running
 

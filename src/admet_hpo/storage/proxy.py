@@ -11,30 +11,32 @@ does not carry (a worker that dies leaves its trial RUNNING; fail it with ``hpo 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from optuna.exceptions import ExperimentalWarning
 
 from admet_hpo.errors import ConfigError
-from admet_hpo.storage.rdb import grpc_address, open_storage
+from admet_hpo.storage.rdb import grpc_address
 from admet_hpo.tracking.urls import mask_url
 
 if TYPE_CHECKING:
-    from admet_hpo.config.study import Study
+    from optuna.storages import BaseStorage
 
 #: Threads serving storage calls: concurrent calls beyond this wait in the proxy, not in the database.
 SERVER_THREADS = 16
 
 
-def serve_storage(url: str, study: Study, host: str, port: int) -> None:
-    """Serve the database at ``url`` on ``host:port`` until interrupted (KeyboardInterrupt)."""
+def serve_storage(url: str, open_database: Callable[[], BaseStorage], host: str, port: int) -> None:
+    """Serve the database at ``url`` on ``host:port`` until interrupted (KeyboardInterrupt);
+    ``open_database`` opens it (the caller's one storage of the process), after ``url`` is checked."""
     from concurrent.futures import ThreadPoolExecutor
 
     from optuna.storages import run_grpc_proxy_server
 
     if grpc_address(url) is not None:
         raise ConfigError(f"storage {url}: the proxy needs the database itself, not another proxy")
-    storage = open_storage(url, study.heartbeat)
+    storage = open_database()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         try:

@@ -27,13 +27,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
+from admet_hpo.config.locations import sqlite_database
 from admet_hpo.errors import ConfigError
 from admet_hpo.tracking.urls import mask_text, mask_url, mask_url_secret_in
 
@@ -58,14 +59,6 @@ APPLICATION_NAME = "admet-hpo"
 LOCK_APPLICATION = "admet-hpo-lock"
 
 T = TypeVar("T")
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (None for other back ends and in-memory SQLite)."""
-    if not url.startswith("sqlite"):
-        return None
-    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
-    return Path(path) if path and path != ":memory:" else None
 
 
 def engine_kwargs(url: str) -> dict[str, Any]:
@@ -126,27 +119,12 @@ def is_transient(error: BaseException) -> bool:
 @dataclass(frozen=True)
 class RetryPolicy:
     """How transient storage errors are retried: after ``first_wait`` seconds, then doubling up to
-    ``max_wait``, until ``deadline`` seconds have passed since the first failure; then the error is
-    raised. The default rides out a database restart of up to two minutes."""
+    ``max_wait``; no retry is started once ``deadline`` seconds have passed since the first attempt
+    (the error is raised). The default rides out a database restart of up to two minutes."""
 
     deadline: float = 120.0
     first_wait: float = 0.2
     max_wait: float = 2.0
-
-    def waits(self) -> Callable[[float], float | None]:
-        """A fresh backoff schedule: called with the seconds elapsed since the first failure, it returns
-        the next wait, or None once the deadline has passed."""
-        attempt = 0
-
-        def next_wait(elapsed: float) -> float | None:
-            nonlocal attempt
-            if elapsed >= self.deadline:
-                return None
-            wait = min(self.first_wait * 2**attempt, self.max_wait, self.deadline - elapsed)
-            attempt += 1
-            return wait
-
-        return next_wait
 
 
 def retry_transient(
@@ -157,36 +135,38 @@ def retry_transient(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> T:
-    """``call()``, retried after transient errors (:func:`is_transient`) as ``policy`` says.
+    """``call()``, retried by ``tenacity`` after transient errors (:func:`is_transient`) as ``policy``
+    says.
 
     Each retry is logged as a warning naming ``what`` and the error (credentials masked); ``on_retry``
     is called with the error before each retry. Non-transient errors, and the last transient one, are
     raised unchanged.
     """
-    next_wait = policy.waits()
-    first_failure: float | None = None
-    while True:
-        try:
-            return call()
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            now = time.monotonic()
-            first_failure = now if first_failure is None else first_failure
-            wait = next_wait(now - first_failure)
-            if wait is None:
-                raise
-            reason = error.__cause__ if isinstance(error, StorageInternalError) else error
-            reason = getattr(reason, "orig", None) or reason  # the driver's message, without the SQL
-            detail = " ".join(str(reason).split())
-            log.warning(
-                "%s",
-                mask_text(f"study storage: {what} failed ({type(reason).__name__}: {detail})")
-                + f"; retrying in {wait:.1f} s",
-            )
-            if on_retry is not None:
-                on_retry(error)
-            sleep(wait)
+    from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        reason = error.__cause__ if isinstance(error, StorageInternalError) else error
+        reason = getattr(reason, "orig", None) or reason  # the driver's message, without the SQL
+        detail = " ".join(str(reason).split())
+        log.warning(
+            "%s",
+            mask_text(f"study storage: {what} failed ({type(reason).__name__}: {detail})")
+            + f"; retrying in {wait:.1f} s",
+        )
+        if on_retry is not None and error is not None:
+            on_retry(error)
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_delay(policy.deadline),
+        wait=wait_exponential(multiplier=policy.first_wait, max=policy.max_wait),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(call)
 
 
 def _retried(name: str) -> Callable[..., Any]:
@@ -236,7 +216,10 @@ class ResilientRDBStorage(RDBStorage):
 
 
 #: RDBStorage methods that each run one transaction; wrapped by :func:`_retried` (set_trial_state_values
-#: has its own override). Private names are the ones Optuna's ``_CachedStorage`` calls (Optuna is pinned).
+#: has its own override). This is the one place that wraps Optuna's private methods: the names are the ones
+#: Optuna's ``_CachedStorage`` and heartbeat thread call, and
+#: ``tests/unit/storage/test_storage.py::test_every_storage_call_of_optunas_cache_and_heartbeat_is_retried``
+#: fails when Optuna renames or adds one.
 RETRIED_METHODS = (
     "create_new_study",
     "delete_study",
@@ -306,17 +289,17 @@ def open_storage(
     url: str,
     heartbeat: HeartbeatConfig | None = None,
     *,
-    create: bool = True,
     retry_policy: RetryPolicy | None = None,
 ) -> Any:
     """An Optuna storage at ``url``: a :class:`ResilientRDBStorage` for a database URL, or a
-    ``GrpcStorageProxy`` client for ``grpc://host:port`` (:func:`open_proxy`; ``heartbeat``, ``create``
-    and ``retry_policy`` then do not apply).
+    ``GrpcStorageProxy`` client for ``grpc://host:port`` (:func:`open_proxy`; ``heartbeat`` and
+    ``retry_policy`` then do not apply).
 
     With ``heartbeat``, running trials send heartbeats every ``interval`` seconds; a trial silent for the
     grace period is failed by the next worker that asks for a trial, and re-queued (up to ``max_retry``
-    times) by ``RetryHeartbeatStaleTrialCallback``. ``create=False`` refuses to create a missing SQLite
-    file (commands that only read a study). Errors name the URL with its password masked.
+    times) by ``RetryHeartbeatStaleTrialCallback``. A missing SQLite file is created (commands that only
+    read a study check first: :func:`~admet_hpo.config.locations.require_sqlite_file`). Errors name the
+    URL with its password masked.
     """
     import sqlalchemy.exc
     from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -324,10 +307,8 @@ def open_storage(
     address = grpc_address(url)
     if address is not None:
         return open_proxy(*address)
-    database = sqlite_file(url)
+    database = sqlite_database(url)
     if database is not None:
-        if not create and not database.is_file():
-            raise ConfigError(f"no study storage at {database} (run 'hpo run' first, or pass --storage)")
         database.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are experimental in Optuna 5
@@ -429,35 +410,25 @@ class PostgresStudyLock:
 
 
 class FileStudyLock:
-    """An exclusive ``flock`` on a file beside a SQLite database (all its workers share one machine)."""
+    """An exclusive lock (``filelock``: ``flock`` on POSIX) on a file beside a SQLite database (all its
+    workers share one machine)."""
 
     def __init__(self, path: Path) -> None:
+        from filelock import FileLock
+
         self.path = path
-        self._file: IO[str] | None = None
+        self._lock = FileLock(path, thread_local=False)
 
     @property
     def held(self) -> bool:
-        return self._file is not None
+        return self._lock.is_locked
 
     def acquire(self) -> None:
-        import fcntl
-
         self.release()
-        handle = self.path.open("a", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except BaseException:
-            handle.close()
-            raise
-        self._file = handle
+        self._lock.acquire()
 
     def release(self) -> None:
-        import fcntl
-
-        handle, self._file = self._file, None
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
+        self._lock.release(force=True)
 
 
 class NoStudyLock:
@@ -502,7 +473,7 @@ def study_lock(storage: Any, study_id: int, database_url: str | None = None) -> 
     if dialect == "postgresql":
         policy = storage.retry_policy if isinstance(storage, ResilientRDBStorage) else RetryPolicy()
         return PostgresStudyLock(storage.engine, study_id, policy)
-    database = sqlite_file(storage.url)
+    database = sqlite_database(storage.url)
     if dialect == "sqlite" and database is not None:
         return FileStudyLock(database.with_name(database.name + ".lock"))
     return NoStudyLock()

@@ -1,8 +1,69 @@
-"""Turning arbitrary metric and parameter names into keys MLflow accepts."""
+"""Every key admet-hpo writes into Optuna and MLflow, in one place: study and trial user attributes,
+MLflow tags and metric names; and :func:`mlflow_key`, which turns arbitrary metric and parameter names
+into keys MLflow accepts.
+
+Readers (the live display, ``hpo status``/``best``, the dashboard note, nightly sweeps) use the same
+constants as the writers, so a key is never spelled twice."""
 
 from __future__ import annotations
 
 import re
+
+# ------------------------------------------------------------------------ Optuna study user attributes
+
+#: The study file a study was created from, its name in the file and its search-space hash.
+STUDY_FILE_ATTR = "study_file"
+BASE_NAME_ATTR = "base_name"
+SPACE_HASH_ATTR = "space_hash"
+#: The MLflow parent run of the study; its MLflow experiment (run page links need it without MLflow).
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+EXPERIMENT_ATTR = "mlflow_experiment_id"
+#: Content hash of the data a version was run on; the version it replaced; on the base version, the
+#: version nightly sweeps currently use.
+DATA_HASH_ATTR = "data_hash"
+PREVIOUS_VERSION_ATTR = "previous_version"
+NIGHTLY_VERSION_ATTR = "nightly_version"
+
+# ------------------------------------------------------------------------ Optuna trial user attributes
+
+#: The trial's MLflow run.
+RUN_ID_ATTR = "mlflow_run_id"
+#: Why the trial failed (masked, truncated).
+ERROR_ATTR = "error"
+#: Epochs the trial trained; its output folder; the worker (``host:pid``) that ran it.
+EPOCHS_ATTR = "epochs_run"
+OUTPUT_ATTR = "output_dir"
+WORKER_ATTR = "worker"
+#: The device Lightning trained the trial on (``cpu``, ``cuda:0``: a worker's first visible GPU).
+DEVICE_ATTR = "device"
+#: The night (ISO date) a trial of a nightly sweep ran in.
+NIGHT_ATTR = "night"
+#: ``CUDA_VISIBLE_DEVICES`` of the worker, and its SLURM array job and task, when set.
+VISIBLE_DEVICES_ATTR = "cuda_visible_devices"
+SLURM_JOB_ATTR = "slurm_array_job_id"
+SLURM_TASK_ATTR = "slurm_array_task_id"
+#: Optuna's own system attribute holding the parameters of an enqueued trial.
+FIXED_PARAMS_SYSTEM_ATTR = "fixed_params"
+
+# ----------------------------------------------------------------------------------------- MLflow tags
+
+STUDY_NAME_TAG = "optuna.study_name"
+TRIAL_NUMBER_TAG = "optuna.trial_number"
+STATE_TAG = "optuna.state"
+ERROR_TAG = "optuna.error"
+STORAGE_TAG = "optuna.storage"
+DIRECTIONS_TAG = "optuna.directions"
+SAMPLER_TAG = "optuna.sampler"
+PRUNER_TAG = "optuna.pruner"
+ROLE_TAG = "admet_hpo.role"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+#: Prefix of the lineage tags (data and split hashes, git commit, Python, platform, package versions).
+LINEAGE_TAG_PREFIX = "lineage."
+#: Metric holding the trial's objective value.
+VALUE_METRIC = "trial_value"
+
+# -------------------------------------------------------------------------------------- valid MLflow keys
 
 _MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag keys
 _DISALLOWED = re.compile(r"[^\w.\- /]")

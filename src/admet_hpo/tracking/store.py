@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
+from admet_hpo.config.locations import sqlite_database
 from admet_hpo.errors import ConfigError
 from admet_hpo.tracking.urls import mask_text, mask_url
 
-_SQLITE_PREFIX = "sqlite:///"
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 #: Stores opened (and so checked) before workers start: databases, and tracking servers, so that an
 #: unreachable server is one clear error instead of a traceback in every worker.
@@ -16,20 +15,11 @@ _CHECKED_SCHEMES = (*_DATABASE_SCHEMES, "http", "https")
 _UNSAFE_DIRECTORY_CHARACTERS = re.compile(r"[^\w.\-]")
 
 
-def sqlite_path(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (``sqlite:////abs.db`` absolute, ``sqlite:///rel.db``
-    relative to the working directory), or None for other URIs and in-memory databases."""
-    if not tracking_uri.startswith(_SQLITE_PREFIX):
-        return None
-    path = tracking_uri[len(_SQLITE_PREFIX) :].split("?", 1)[0]
-    return None if path in {"", ":memory:"} else Path(path)
-
-
 def default_artifact_root(tracking_uri: str) -> str | None:
     """Artifact root for experiments created on ``tracking_uri``: ``<database dir>/mlartifacts`` (absolute)
     for a SQLite file, so artifacts sit beside the database wherever workers are started from; None (the
     store's own default) for every other store."""
-    path = sqlite_path(tracking_uri)
+    path = sqlite_database(tracking_uri)
     return None if path is None else str(path.resolve().parent / "mlartifacts")
 
 

@@ -54,11 +54,26 @@ from admet_hpo.tracking.keys import (
     BEST_PARAM_TAG_PREFIX,
     BEST_TRIAL_METRIC,
     BEST_VALUE_METRIC,
+    DIRECTIONS_TAG,
+    ERROR_TAG,
+    EXPERIMENT_ATTR,
     GIT_COMMIT_TAG,
+    LINEAGE_TAG_PREFIX,
+    PARENT_RUN_ATTR,
+    PARENT_RUN_TAG,
+    PRUNER_TAG,
+    ROLE_TAG,
+    RUN_ID_ATTR,
+    SAMPLER_TAG,
     SOURCE_NAME_TAG,
     SOURCE_TYPE_TAG,
+    STATE_TAG,
+    STORAGE_TAG,
+    STUDY_NAME_TAG,
     TRIAL_COUNT_METRICS,
+    TRIAL_NUMBER_TAG,
     USER_TAG,
+    VALUE_METRIC,
     mlflow_key,
 )
 from admet_hpo.tracking.lineage import Lineage, collect_lineage
@@ -79,21 +94,6 @@ if TYPE_CHECKING:
 
     from admet_hpo.data.table import MoleculeTable, SplitIndices
 
-#: Study user attribute holding the parent run id; trial user attribute holding the trial's run id.
-PARENT_RUN_ATTR = "mlflow_parent_run_id"
-RUN_ID_ATTR = "mlflow_run_id"
-#: Study user attribute holding the MLflow experiment id (run page links need it without asking MLflow).
-EXPERIMENT_ATTR = "mlflow_experiment_id"
-
-STUDY_NAME_TAG = "optuna.study_name"
-TRIAL_NUMBER_TAG = "optuna.trial_number"
-STATE_TAG = "optuna.state"
-ERROR_TAG = "optuna.error"
-STORAGE_TAG = "optuna.storage"
-ROLE_TAG = "admet_hpo.role"
-PARENT_RUN_TAG = "mlflow.parentRunId"
-#: Metric holding the trial's objective value, logged by :meth:`StudyTracker.finish_trial`.
-VALUE_METRIC = "trial_value"
 #: Artifact names of a trial run: the chemprop model file and the validation/test predictions.
 MODEL_ARTIFACT = "best.pt"
 PREDICTIONS_ARTIFACT = "predictions.csv"
@@ -204,9 +204,10 @@ class StudyTracker:
         self._study = (experiment_id, parent)
         return parent
 
-    def finish_study(self) -> None:
-        """Mark the parent run FINISHED (a later :meth:`start_study` reopens it)."""
-        self._client.set_terminated(self.parent_run_id, status="FINISHED")
+    def finish_study(self, status: str = "FINISHED") -> None:
+        """Close the parent run with ``status`` (FINISHED, or FAILED after an invocation that did not
+        succeed); a later :meth:`start_study` reopens it."""
+        self._client.set_terminated(self.parent_run_id, status=status)
 
     def log_study_plots(self, parent_run_id: str, study: optuna.Study) -> list[str]:
         """Log the study's plots on the parent run, replacing earlier versions, and return the artifact
@@ -411,20 +412,20 @@ class StudyTracker:
         ``mlflow.source.git.commit``) and dirtiness, Python, platform and key package versions
         (``lineage.*`` tags). ``lineage`` defaults to this process's :attr:`lineage`."""
         lineage = lineage if lineage is not None else self.lineage
-        tags = {
-            "lineage.data_hash": data_hash,
-            "lineage.split_hash": split_hash,
-            "lineage.git_commit": lineage.git_commit or "unknown",
-            "lineage.git_dirty": "unknown" if lineage.git_dirty is None else str(lineage.git_dirty).lower(),
-            "lineage.python": lineage.python,
-            "lineage.platform": lineage.platform,
+        values = {
+            "data_hash": data_hash,
+            "split_hash": split_hash,
+            "git_commit": lineage.git_commit or "unknown",
+            "git_dirty": "unknown" if lineage.git_dirty is None else str(lineage.git_dirty).lower(),
+            "python": lineage.python,
+            "platform": lineage.platform,
         }
+        values |= {
+            f"version.{name}": version or "not installed" for name, version in lineage.packages.items()
+        }
+        tags = {f"{LINEAGE_TAG_PREFIX}{name}": value for name, value in values.items()}
         if lineage.git_commit is not None:
             tags[GIT_COMMIT_TAG] = lineage.git_commit
-        tags |= {
-            f"lineage.version.{name}": version or "not installed"
-            for name, version in lineage.packages.items()
-        }
         self._set_tags(run_id, tags)
 
     def log_training_table(self, run_id: str, table: MoleculeTable, split: SplitIndices) -> None:
@@ -599,9 +600,9 @@ class StudyTracker:
         parent_tags = {
             ROLE_TAG: "study",
             STUDY_NAME_TAG: study.study_name,
-            "optuna.directions": ",".join(direction.name for direction in study.directions),
-            "optuna.sampler": type(study.sampler).__name__,
-            "optuna.pruner": type(study.pruner).__name__,
+            DIRECTIONS_TAG: ",".join(direction.name for direction in study.directions),
+            SAMPLER_TAG: type(study.sampler).__name__,
+            PRUNER_TAG: type(study.pruner).__name__,
             **self._system_tags(),
             **tags,
         }

@@ -8,8 +8,8 @@ import pytest
 
 from admet_hpo.config.schemas import generate_schemas
 from admet_hpo.config.study import load_study
-from admet_hpo.config.validation import detect_kind, validate_file
 from admet_hpo.search.space import ineffective_parameters
+from admet_hpo.search.validation import detect_kind, validate_file
 
 REPO = Path(__file__).resolve().parents[3]
 STUDIES = sorted((REPO / "studies").glob("*.yaml"))

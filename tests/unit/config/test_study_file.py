@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from admet_hpo.config.study import absolute_sqlite_url, load_study
+from admet_hpo.config.locations import absolute_sqlite_url
+from admet_hpo.config.study import load_study
 from admet_hpo.errors import ConfigError
 
 ALPHA = {"path": "sampling.task_oversampling.alpha", "type": "float", "low": 0.0, "high": 1.0}

@@ -15,21 +15,22 @@ from admet_hpo.config.study import Study, load_study
 from admet_hpo.errors import ConfigError
 from admet_hpo.orchestration import nightly
 from admet_hpo.orchestration.nightly import (
-    DATA_HASH_ATTR,
-    NIGHT_ATTR,
-    NIGHTLY_VERSION_ATTR,
-    StopWhenNightIsDone,
     best_of_earlier_nights,
     choose_data_version,
     night_counts,
     night_of,
     remaining_budget,
-    study_version_names,
     trial_parameters,
     warm_start,
 )
-from admet_hpo.search.versioning import versioned_study_name
+from admet_hpo.orchestration.session import StudySession
+from admet_hpo.search.versioning import study_versions, versioned_study_name
 from admet_hpo.storage.rdb import open_storage
+from admet_hpo.tracking.keys import (
+    DATA_HASH_ATTR,
+    NIGHT_ATTR,
+    NIGHTLY_VERSION_ATTR,
+)
 
 DISTRIBUTIONS = {"x": FloatDistribution(0.0, 10.0)}
 START = datetime(2026, 1, 1, 1, 0)
@@ -113,34 +114,6 @@ def test_night_counts_and_remaining_budget() -> None:
     assert remaining_budget(None, 30, counts).seconds == 0 and remaining_budget(None, 30, counts).spent
     assert remaining_budget(None, 40, counts).seconds == pytest.approx(600)
     assert remaining_budget(9, 30, counts).spent  # whichever ends first
-
-
-def _objective(night: str, fail: bool = False):
-    def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr(NIGHT_ATTR, night)
-        if fail:
-            raise RuntimeError("boom")
-        return trial.suggest_float("x", 0.0, 10.0)
-
-    return objective
-
-
-def test_the_night_stops_when_its_trials_have_finished_counting_earlier_ones() -> None:
-    study = optuna.create_study()
-    add(study, 1.0, 0.5, "2026-01-02")
-    add(study, 2.0, 0.5, "2026-01-01")
-    study.optimize(
-        _objective("2026-01-02"), n_trials=50, callbacks=[StopWhenNightIsDone("2026-01-02", 3, None)]
-    )
-    assert night_counts(study.trials, "2026-01-02").finished == 3
-    assert len(study.trials) == 4
-
-
-def test_a_night_whose_trials_all_fail_stops_after_its_start_limit() -> None:
-    study = optuna.create_study()
-    stop = StopWhenNightIsDone("2026-01-02", 2, max_starts=4)
-    study.optimize(_objective("2026-01-02", fail=True), n_trials=50, callbacks=[stop], catch=(RuntimeError,))
-    assert [t.state for t in study.trials] == [TrialState.FAIL] * 4
 
 
 def test_night_of_uses_the_study_time_zone() -> None:
@@ -238,9 +211,9 @@ def test_study_version_names_lists_space_and_data_versions_of_this_study_only(st
     storage = open_storage(study.storage)
     for name in ("nt-12345678", "nt-dbbbbbbbb-12345678", "nt-9abcdef0", "ntx-12345678", "nt-extra-12345678"):
         _create(storage, name)
-    assert study_version_names(study, storage) == ["nt-12345678", "nt-9abcdef0", "nt-dbbbbbbbb-12345678"]
+    assert study_versions(study, storage) == ["nt-12345678", "nt-9abcdef0", "nt-dbbbbbbbb-12345678"]
 
 
 def test_reaping_a_missing_sqlite_storage_is_an_error(study: Study) -> None:
     with pytest.raises(ConfigError, match=r"no study storage at .*optuna\.db"):
-        nightly.reap_study(study)
+        nightly.reap_study(StudySession(study))

@@ -73,6 +73,20 @@ def test_stops_once_the_budget_is_finished_and_failed_trials_do_not_count(tmp_pa
     assert gate_for(storage, study, budget=4).admit() is True  # the FAIL gave its slot back
 
 
+def test_a_counted_budget_counts_only_the_selected_trials_as_a_night_does(tmp_path: Path) -> None:
+    storage, study = make_study(tmp_path, [])
+    for night, finish in (("2026-01-01", True), ("2026-01-02", True), ("2026-01-02", False)):
+        trial = study.ask()
+        trial.set_user_attr("night", night)
+        if finish:
+            study.tell(trial, 1.0)
+    tonight = gate_for(storage, study, 3, counted=lambda t: t.user_attrs.get("night") == "2026-01-02")
+    assert tonight.counts() == (1, 1)
+    assert tonight.admit() is True  # the earlier night's trial does not count against tonight's 3
+    tonight.release()
+    assert gate_for(storage, study, 3).counts() == (2, 1)  # all three claim a slot of an uncounted budget
+
+
 def test_waits_while_other_workers_hold_the_last_slots_then_stops_when_they_finish(tmp_path: Path) -> None:
     storage, study = make_study(tmp_path, [TrialState.COMPLETE, TrialState.RUNNING])
     running = study.trials[1]

@@ -54,18 +54,14 @@ def test_proxied_workers_lock_on_the_study_files_postgresql_else_warn(caplog) ->
 
 def test_the_proxy_refuses_to_proxy_a_proxy() -> None:
     with pytest.raises(ConfigError, match="the proxy needs the database itself"):
-        serve_storage("grpc://127.0.0.1:13000", None, "127.0.0.1", 13001)  # type: ignore[arg-type]
+        serve_storage("grpc://127.0.0.1:13000", pytest.fail, "127.0.0.1", 13001)
 
 
 def test_the_proxy_names_an_address_it_cannot_listen_on(tmp_path) -> None:
-    from admet_hpo.config.study import HeartbeatConfig
-
-    class _Study:
-        heartbeat = HeartbeatConfig()
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"cannot serve sqlite:///.*optuna.db on 127.0.0.1:{port}"):
-            serve_storage(f"sqlite:///{tmp_path}/optuna.db", _Study(), "127.0.0.1", port)  # type: ignore[arg-type]
+            url = f"sqlite:///{tmp_path}/optuna.db"
+            serve_storage(url, lambda: open_storage(url), "127.0.0.1", port)

@@ -11,10 +11,11 @@ import pytest
 from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
+from admet_hpo.config.locations import sqlite_database
 from admet_hpo.tracking.keys import mlflow_key
 from admet_hpo.tracking.notes import dashboard_note, save_trial_note, trial_run_url
 from admet_hpo.tracking.status import run_status
-from admet_hpo.tracking.store import default_artifact_root, experiment_artifact_location, sqlite_path
+from admet_hpo.tracking.store import default_artifact_root, experiment_artifact_location
 
 
 @pytest.mark.parametrize(
@@ -101,10 +102,10 @@ def test_save_trial_note_replaces_the_note_of_a_finished_trial() -> None:
 
 
 def test_store_paths(tmp_path: Path) -> None:
-    assert sqlite_path(f"sqlite:///{tmp_path}/m.db") == tmp_path / "m.db"
-    assert sqlite_path("sqlite:///rel/m.db?timeout=5") == Path("rel/m.db")
-    assert sqlite_path("sqlite:///:memory:") is None
-    assert sqlite_path("postgresql://h/db") is None
+    assert sqlite_database(f"sqlite:///{tmp_path}/m.db") == tmp_path / "m.db"
+    assert sqlite_database("sqlite:///rel/m.db?timeout=5") == Path("rel/m.db")
+    assert sqlite_database("sqlite:///:memory:") is None
+    assert sqlite_database("postgresql://h/db") is None
     assert default_artifact_root(f"sqlite:///{tmp_path}/m.db") == str(tmp_path / "mlartifacts")
     assert default_artifact_root("http://127.0.0.1:5000") is None
     assert experiment_artifact_location("/a/mlartifacts/", "study v2/x") == "/a/mlartifacts/study_v2_x"

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from admet_hpo.cli import app
 from admet_hpo.cli.json_output import output_schemas
 from admet_hpo.config.schemas import generate_schemas
-from admet_hpo.config.validation import detect_kind
 from admet_hpo.errors import ConfigError
+from admet_hpo.search.validation import detect_kind
 
 ALPHA = {"path": "sampling.task_oversampling.alpha", "type": "float", "low": 0.0, "high": 1.0}
 runner = CliRunner()

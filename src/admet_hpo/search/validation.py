@@ -1,4 +1,9 @@
-"""Checking study, search-space and training-config files without running anything (``hpo validate``)."""
+"""Checking study, search-space and training-config files without running anything (``hpo validate``).
+
+The files are loaded as every command loads them (:mod:`admet_hpo.config`), then checked against the
+search itself: a study's sampler and pruner are built, its Optuna study name and ineffective parameters
+reported. It lives in ``search`` because it needs both (``config`` depends on nothing above it).
+"""
 
 from __future__ import annotations
 
@@ -112,7 +117,7 @@ def validate_file(path: Path, kind: FileKind | None = None) -> FileReport:
 
     Deprecation warnings raised while loading (legacy training-config keys) become report warnings.
     """
-    package_dir = Path(__file__).resolve().parents[1]
+    package_dir = Path(__file__).resolve().parents[1]  # admet_hpo/
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)
         report = _CHECKS[kind or detect_kind(path)](path)
