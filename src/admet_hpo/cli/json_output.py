@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from admet_hpo.config.schemas import JSON_SCHEMA_DIALECT
-from admet_hpo.config.validation import FileKind
+from admet_hpo.search.validation import FileKind
 from admet_hpo.data.report import TableReport
 from admet_hpo.orchestration.runner import RunSummary
 from admet_hpo.search.space import trial_parameters
