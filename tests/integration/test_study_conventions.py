@@ -29,7 +29,7 @@ from admet_hpo.cli import app
 from admet_hpo.config.study import load_study
 from admet_hpo.orchestration import runner
 from admet_hpo.orchestration.session import StudySession
-from admet_hpo.search.space import trial_parameters
+from admet_hpo.tracking.keys import trial_parameters
 from admet_hpo.tracking.lineage import collect_lineage
 from admet_hpo.tracking.plots import display_study
 

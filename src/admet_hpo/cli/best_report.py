@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from admet_hpo.search.space import trial_parameters
+from admet_hpo.masking import mask_url
+from admet_hpo.tracking.keys import trial_parameters
 from admet_hpo.tracking.ui import MlflowUi
-from admet_hpo.tracking.urls import mask_url
 
 if TYPE_CHECKING:
     import optuna

@@ -24,7 +24,7 @@ R = TypeVar("R")
 
 def print_error(message: str) -> None:
     """``error: message`` on stderr, credentials in URLs masked."""
-    from admet_hpo.tracking.urls import mask_text
+    from admet_hpo.masking import mask_text
 
     error_console.print(f"[bold red]error:[/] {escape(mask_text(message))}", highlight=False, soft_wrap=True)
 
@@ -82,7 +82,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeat API, by choice
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
-    from admet_hpo.tracking.urls import add_secret_masking
+    from admet_hpo.masking import add_secret_masking
 
     add_secret_masking()
 

@@ -43,6 +43,7 @@ def dashboard(
     The dashboard can create, rename and delete studies: it listens on loopback unless told otherwise.
     """
     from admet_hpo.errors import ConfigError
+    from admet_hpo.masking import mask_url
     from admet_hpo.orchestration.dashboard import (
         dashboard_url,
         ensure_port_free,
@@ -50,7 +51,6 @@ def dashboard(
         running_dashboard,
         storage_studies,
     )
-    from admet_hpo.tracking.urls import mask_url
 
     if not is_loopback(host) and not allow_remote:
         raise ConfigError(

@@ -45,11 +45,11 @@ def slurm_command(
     import os
 
     from admet_hpo.errors import ConfigError
+    from admet_hpo.masking import mask_url
     from admet_hpo.orchestration.runner import prepare_study
     from admet_hpo.orchestration.session import StudySession
     from admet_hpo.orchestration.slurm import ArrayJob, read_env_file, sbatch_script
     from admet_hpo.orchestration.slurm import submit as submit_script
-    from admet_hpo.tracking.urls import mask_url
 
     if env_file is not None:
         if not env_file.is_file():
@@ -104,9 +104,9 @@ def storage_proxy_command(
     Workers connect with --storage grpc://HOST:PORT (or ADMET_HPO_STORAGE) instead of holding database
     connections each; the proxy holds them. It serves until Ctrl-C or SIGTERM.
     """
+    from admet_hpo.masking import mask_url
     from admet_hpo.orchestration.session import StudySession
     from admet_hpo.storage.proxy import serve_storage
-    from admet_hpo.tracking.urls import mask_url
 
     session = StudySession.open(study_file, storage=storage)
     url = session.study.storage

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from admet_hpo.config.schemas import JSON_SCHEMA_DIALECT
-from admet_hpo.search.validation import FileKind
 from admet_hpo.data.report import TableReport
 from admet_hpo.orchestration.runner import RunSummary
-from admet_hpo.search.space import trial_parameters
+from admet_hpo.search.validation import FileKind
+from admet_hpo.tracking.keys import trial_parameters
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial

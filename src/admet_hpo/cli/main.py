@@ -28,7 +28,7 @@ def _root(
     ),
 ) -> None:
     """Hyperparameter search for chemprop multi-task ADMET models trained with a joint sampler."""
-    from admet_hpo.tracking.urls import install_secret_masking
+    from admet_hpo.masking import install_secret_masking
 
     install_secret_masking()  # before any command logs, warns or fails
 

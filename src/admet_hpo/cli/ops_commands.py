@@ -42,7 +42,7 @@ def _quiet() -> None:
 
     from optuna.exceptions import ExperimentalWarning
 
-    from admet_hpo.tracking.urls import add_secret_masking
+    from admet_hpo.masking import add_secret_masking
 
     add_secret_masking()
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
@@ -72,8 +72,8 @@ def _reaped_lines(reaped: list[Reaped]) -> list[str]:
 
 
 def _print_plan(plan: NightPlan) -> None:
+    from admet_hpo.masking import mask_url
     from admet_hpo.orchestration.nightly import parameter_summary
-    from admet_hpo.tracking.urls import mask_url
 
     version, study = plan.version, plan.study
     console.print(
@@ -251,9 +251,9 @@ def schedule_command(
     """
     from admet_hpo.config.cron import cron_trigger
     from admet_hpo.errors import AdmetHpoError
+    from admet_hpo.masking import mask_text, mask_url
     from admet_hpo.orchestration.scheduling import run_schedule
     from admet_hpo.orchestration.session import StudySession
-    from admet_hpo.tracking.urls import mask_text, mask_url
 
     locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
     with StudySession.open(study_file, **locations) as session:
@@ -310,9 +310,9 @@ def reap_command(
     is checked, and each failed trial is re-queued up to heartbeat.max_retry times.
     """
     from admet_hpo.errors import ConfigError
+    from admet_hpo.masking import mask_url
     from admet_hpo.orchestration.nightly import reap_study
     from admet_hpo.orchestration.session import StudySession
-    from admet_hpo.tracking.urls import mask_url
 
     _quiet()
     locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}

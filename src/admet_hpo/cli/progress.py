@@ -13,8 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from admet_hpo.search.space import trial_parameters
-from admet_hpo.tracking.keys import EPOCHS_ATTR, RUN_ID_ATTR
+from admet_hpo.tracking.keys import EPOCHS_ATTR, RUN_ID_ATTR, trial_parameters
 
 OutputMode = Literal["live", "json", "quiet"]
 

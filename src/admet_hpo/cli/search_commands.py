@@ -26,8 +26,8 @@ def validate(
 ) -> None:
     """Check files without running anything; print OK per file or every problem. Exit status 2 on errors."""
     from admet_hpo.errors import AdmetHpoError
+    from admet_hpo.masking import mask_text
     from admet_hpo.search.validation import validate_file
-    from admet_hpo.tracking.urls import mask_text
 
     results: list[dict[str, object]] = []  # the ValidatedFile records of --json
     for path in files:

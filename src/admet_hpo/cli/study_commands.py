@@ -116,7 +116,7 @@ def run_command(
 
 def _print_locations(study: Study) -> None:
     """Where this invocation's storage, tracking store and outputs are (credentials masked)."""
-    from admet_hpo.tracking.urls import mask_url
+    from admet_hpo.masking import mask_url
 
     for label, where in (
         ("storage", mask_url(study.storage)),
@@ -237,7 +237,7 @@ def _refresh_display(progress: StudyProgress, optuna_study: optuna.Study) -> Non
     try:
         progress.sync(optuna_study)
     except Exception as exc:  # the workers own the study; the display can wait for the next poll
-        from admet_hpo.tracking.urls import mask_text
+        from admet_hpo.masking import mask_text
 
         log.warning("display refresh skipped: %s", (mask_text(str(exc)).splitlines() or [""])[0])
 

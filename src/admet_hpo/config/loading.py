@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from admet_hpo.config.base import BOOL_FOR_NUMBER_TYPE
 from admet_hpo.errors import SHOWN_CHARACTERS, ConfigError, non_utf8_position, shown
-from admet_hpo.tracking.urls import mask_data, mask_text
+from admet_hpo.masking import mask_data, mask_text
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

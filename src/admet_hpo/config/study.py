@@ -245,7 +245,7 @@ class Study:
 
     ``base_training`` is the training config every trial starts from (overrides applied);
     ``storage`` and ``mlflow_tracking_uri`` are absolute URLs (credentials included: print them only through
-    ``admet_hpo.tracking.urls.mask_url``).
+    ``admet_hpo.masking.mask_url``).
     """
 
     source: Path

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from admet_hpo.errors import ConfigError
 from admet_hpo.finalize.manifest import MANIFEST_FILE, EnsembleManifest
+from admet_hpo.masking import mask_text, mask_url
 from admet_hpo.tracking.keys import mlflow_key
-from admet_hpo.tracking.urls import mask_text, mask_url
 
 MODEL_NAME = "model"
 RUN_NAME = "ensemble"

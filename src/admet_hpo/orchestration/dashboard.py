@@ -39,7 +39,7 @@ from typing import Literal
 
 from admet_hpo.config.locations import require_sqlite_file
 from admet_hpo.errors import AdmetHpoError, ConfigError
-from admet_hpo.tracking.urls import mask_text, mask_url
+from admet_hpo.masking import mask_text, mask_url
 
 Server = Literal["auto", "wsgiref", "gunicorn"]
 

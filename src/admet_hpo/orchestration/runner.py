@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from admet_hpo.masking import mask_text
 from admet_hpo.orchestration.gpus import CUDA_VISIBLE, assign_gpus, machine_gpus
 from admet_hpo.search.algorithms import build_pruner, build_sampler
 from admet_hpo.search.space import space_hash
@@ -42,7 +43,6 @@ from admet_hpo.search.warm_start import warm_start_new_version
 from admet_hpo.storage.budget import BudgetGate
 from admet_hpo.storage.rdb import study_lock
 from admet_hpo.tracking.keys import BASE_NAME_ATTR, SPACE_HASH_ATTR, STUDY_FILE_ATTR
-from admet_hpo.tracking.urls import mask_text
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage

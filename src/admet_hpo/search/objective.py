@@ -27,10 +27,17 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from admet_hpo.masking import mask_text
 from admet_hpo.search.algorithms import pruning_steps
-from admet_hpo.search.space import apply_parameters, simplex_share_attrs, suggest, trial_parameters
-from admet_hpo.tracking.keys import DEVICE_ATTR, EPOCHS_ATTR, ERROR_ATTR, OUTPUT_ATTR, WORKER_ATTR
-from admet_hpo.tracking.urls import mask_text
+from admet_hpo.search.space import apply_parameters, simplex_share_attrs, suggest
+from admet_hpo.tracking.keys import (
+    DEVICE_ATTR,
+    EPOCHS_ATTR,
+    ERROR_ATTR,
+    OUTPUT_ATTR,
+    WORKER_ATTR,
+    trial_parameters,
+)
 
 if TYPE_CHECKING:
     from admet_hpo.config.study import Study

@@ -42,14 +42,13 @@ from admet_hpo.config.loading import format_validation_error
 from admet_hpo.config.search_space import AnyParameter, SearchSpace, SimplexParameter
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.errors import ConfigError
+from admet_hpo.tracking.keys import simplex_raw_name, simplex_share_name
 
 if TYPE_CHECKING:
     from optuna.trial import BaseTrial
 
 SIMPLEX_RAW_LOW = 1e-6
 SIMPLEX_RAW_HIGH = 1.0 - 1e-6
-#: Ends the Optuna name of a simplex parameter's raw draw (``condition_ratio.human.raw``).
-SIMPLEX_RAW_SUFFIX = ".raw"
 #: Part of a simplex parameter's hashed definition: how it is stored in Optuna. Studies stored before the
 #: raw draws were named ``<parameter>.<key>.raw`` open as another study version instead of mixing names.
 SIMPLEX_ENCODING = "exponential-spacings; optuna params <parameter>.<key>.raw"
@@ -62,16 +61,6 @@ _SWITCHES = (
     ("sampling.batches.experiment_weights", "sampling.batches.experiment_aware"),
     ("sampling.batches.condition_ratio", "sampling.batches.condition_balanced"),
 )
-
-
-def simplex_share_name(parameter: str, key: str) -> str:
-    """The name of one key's applied share of a simplex parameter (trial user attribute, MLflow param)."""
-    return f"{parameter}.{key}"
-
-
-def simplex_raw_name(parameter: str, key: str) -> str:
-    """The Optuna parameter name of one key's raw float of a simplex parameter."""
-    return simplex_share_name(parameter, key) + SIMPLEX_RAW_SUFFIX
 
 
 def simplex_shares(raw: Mapping[str, float]) -> dict[str, float]:
@@ -129,29 +118,14 @@ def values_from_params(space: SearchSpace, params: Mapping[str, Any]) -> dict[st
 
 def simplex_share_attrs(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, float]:
     """The applied share of every key of every simplex parameter in ``values`` (as returned by
-    :func:`suggest`), under :func:`simplex_share_name` names: what the objective stores as user
-    attributes."""
+    :func:`suggest`), under :func:`~admet_hpo.tracking.keys.simplex_share_name` names: what the objective
+    stores as user attributes."""
     return {
         simplex_share_name(name, key): float(share)
         for name, value in values.items()
         if isinstance(space.parameters.get(name), SimplexParameter)
         for key, share in value.items()
     }
-
-
-def trial_parameters(params: Mapping[str, Any], user_attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """A trial's parameters as applied, from its Optuna ``params`` and ``user_attrs``: every simplex raw
-    draw (``<parameter>.<key>.raw``) is replaced, in place, by its applied share (the user attribute
-    ``<parameter>.<key>``); other parameters, and raw draws without a recorded share, are kept as they
-    are."""
-    shown: dict[str, Any] = {}
-    for name, value in params.items():
-        share_name = name.removesuffix(SIMPLEX_RAW_SUFFIX)
-        if name.endswith(SIMPLEX_RAW_SUFFIX) and share_name in user_attrs:
-            shown[share_name] = user_attrs[share_name]
-        else:
-            shown[name] = value
-    return shown
 
 
 def _set_dotted(data: dict[str, Any], path: str, value: Any) -> None:

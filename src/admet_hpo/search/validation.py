@@ -18,10 +18,10 @@ from admet_hpo.config.search_space import load_search_space
 from admet_hpo.config.study import StudyConfig, load_study
 from admet_hpo.config.training import TrainerConfig, TrainingConfig, load_training_config
 from admet_hpo.errors import ConfigError
+from admet_hpo.masking import mask_url
 from admet_hpo.search.algorithms import build_pruner, build_sampler
 from admet_hpo.search.space import ineffective_parameters, space_hash
 from admet_hpo.search.versioning import versioned_study_name
-from admet_hpo.tracking.urls import mask_url
 from admet_hpo.training.devices import plan_devices, visible_gpus
 
 FileKind = Literal["study", "space", "training"]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from optuna.exceptions import ExperimentalWarning
 
 from admet_hpo.errors import ConfigError
+from admet_hpo.masking import mask_url
 from admet_hpo.storage.rdb import grpc_address
-from admet_hpo.tracking.urls import mask_url
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage

@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 
 from admet_hpo.config.locations import sqlite_database
 from admet_hpo.errors import ConfigError
-from admet_hpo.tracking.urls import mask_text, mask_url, mask_url_secret_in
+from admet_hpo.masking import mask_text, mask_url, mask_url_secret_in
 
 if TYPE_CHECKING:
     import sqlalchemy

@@ -8,6 +8,8 @@ constants as the writers, so a key is never spelled twice."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 # ------------------------------------------------------------------------ Optuna study user attributes
 
@@ -102,3 +104,35 @@ BASELINE_VALUE_METRIC = "baseline_value"
 BASELINE_DELTA_METRIC = "best_minus_baseline"
 #: Prefix of the parent run's tags holding the best trial's parameters as applied (``best.max_lr``).
 BEST_PARAM_TAG_PREFIX = "best."
+
+
+# ------------------------------------------------------------------------ simplex parameters as stored
+
+#: Ends the Optuna name of a simplex parameter's raw draw (``condition_ratio.human.raw``); the applied
+#: share is the trial user attribute (and MLflow param) of the name without it.
+SIMPLEX_RAW_SUFFIX = ".raw"
+
+
+def simplex_share_name(parameter: str, key: str) -> str:
+    """The name of one key's applied share of a simplex parameter (trial user attribute, MLflow param)."""
+    return f"{parameter}.{key}"
+
+
+def simplex_raw_name(parameter: str, key: str) -> str:
+    """The Optuna parameter name of one key's raw float of a simplex parameter."""
+    return simplex_share_name(parameter, key) + SIMPLEX_RAW_SUFFIX
+
+
+def trial_parameters(params: Mapping[str, Any], user_attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's parameters as applied, from its Optuna ``params`` and ``user_attrs``: every simplex raw
+    draw (``<parameter>.<key>.raw``) is replaced, in place, by its applied share (the user attribute
+    ``<parameter>.<key>``); other parameters, and raw draws without a recorded share, are kept as they
+    are."""
+    shown: dict[str, Any] = {}
+    for name, value in params.items():
+        share_name = name.removesuffix(SIMPLEX_RAW_SUFFIX)
+        if name.endswith(SIMPLEX_RAW_SUFFIX) and share_name in user_attrs:
+            shown[share_name] = user_attrs[share_name]
+        else:
+            shown[name] = value
+    return shown

@@ -52,7 +52,7 @@ def dashboard_note(
 ) -> str:
     """Markdown for a trial's optuna-dashboard note: a table of ``metrics`` (in the given order), a table
     of the ``parameters`` as applied (simplex shares, not raw draws; see
-    :func:`admet_hpo.search.space.trial_parameters`) and the MLflow run.
+    :func:`admet_hpo.tracking.keys.trial_parameters`) and the MLflow run.
 
     ``link`` is the run page URL (``http(s)``, rendered as a link on the run id) or a local path or
     artifact URI (shown as code beside the run id); None shows the run id only. ``artifacts`` (a local

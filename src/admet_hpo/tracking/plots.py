@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from admet_hpo.search.space import trial_parameters
-from admet_hpo.tracking.urls import mask_data, mask_text
+from admet_hpo.masking import mask_data, mask_text
+from admet_hpo.tracking.keys import trial_parameters
 
 #: What an HTML page loads plotly.js from (``include_plotlyjs="cdn"``: plotly's CDN, the installed version).
 PLOTLY_CDN = "cdn"
@@ -106,7 +106,7 @@ def study_images(study: optuna.Study) -> dict[str, MatplotlibFigure]:
 def display_study(study: optuna.Study) -> optuna.Study:
     """An in-memory copy of ``study`` for plotting: every trial in order (so trial numbers stay), each
     finished one with its state, value and intermediate values, its parameters as applied
-    (:func:`~admet_hpo.search.space.trial_parameters`: simplex shares, in ``[0, 1]``, instead of raw
+    (:func:`~admet_hpo.tracking.keys.trial_parameters`: simplex shares, in ``[0, 1]``, instead of raw
     draws) and every categorical text masked; unfinished trials as empty FAIL trials (no plot shows
     them)."""
     import optuna

@@ -6,7 +6,7 @@ import re
 
 from admet_hpo.config.locations import sqlite_database
 from admet_hpo.errors import ConfigError
-from admet_hpo.tracking.urls import mask_text, mask_url
+from admet_hpo.masking import mask_text, mask_url
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 #: Stores opened (and so checked) before workers start: databases, and tracking servers, so that an

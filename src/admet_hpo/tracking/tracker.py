@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from admet_hpo.search.space import trial_parameters
+from admet_hpo.masking import mask_data, mask_text, mask_url
 from admet_hpo.tracking.keys import (
     BASELINE_ATTR,
     BASELINE_DELTA_METRIC,
@@ -75,6 +75,7 @@ from admet_hpo.tracking.keys import (
     USER_TAG,
     VALUE_METRIC,
     mlflow_key,
+    trial_parameters,
 )
 from admet_hpo.tracking.lineage import Lineage, collect_lineage
 from admet_hpo.tracking.notes import trial_run_url
@@ -82,7 +83,6 @@ from admet_hpo.tracking.plots import figure_html, study_figures, study_images
 from admet_hpo.tracking.status import run_status
 from admet_hpo.tracking.store import default_artifact_root, experiment_artifact_location
 from admet_hpo.tracking.trial_plots import BestTrialData, best_trial_figures, best_trial_images
-from admet_hpo.tracking.urls import mask_data, mask_text, mask_url
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from admet_hpo.masking import mask_url
 from admet_hpo.tracking.notes import server_base_url
-from admet_hpo.tracking.urls import mask_url
 
 if TYPE_CHECKING:
     from admet_hpo.config.study import Study

@@ -22,7 +22,7 @@ SRC = str(Path(__file__).resolve().parents[3] / "src")
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter with masking installed first, as ``hpo`` does."""
-    prelude = "from admet_hpo.tracking.urls import install_secret_masking\ninstall_secret_masking()\n"
+    prelude = "from admet_hpo.masking import install_secret_masking\ninstall_secret_masking()\n"
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
         capture_output=True,
@@ -91,7 +91,7 @@ def test_hpo_installs_the_masking_for_every_command() -> None:
             "-c",
             "import sys; from admet_hpo.cli import app; sys.argv = ['hpo', 'schema', '--help']\n"
             "try:\n    app()\nexcept SystemExit:\n    pass\n"
-            "from admet_hpo.tracking import urls; print(sys.excepthook is urls._masked_traceback)",
+            "from admet_hpo import masking; print(sys.excepthook is urls._masked_traceback)",
         ],
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admet_hpo.tracking.urls import (
+from admet_hpo.masking import (
     SecretMaskingFilter,
     add_secret_masking,
     mask_data,
