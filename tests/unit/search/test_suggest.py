@@ -27,9 +27,9 @@ from admet_hpo.search.space import (
     simplex_shares,
     space_hash,
     suggest,
-    trial_parameters,
     values_from_params,
 )
+from admet_hpo.tracking.keys import trial_parameters
 
 SOURCE = Path("space.yaml")
 

@@ -17,7 +17,7 @@ from admet_hpo.cli import app
 SECRET = "s3cretPW"
 STORAGE = f"postgresql+psycopg://bob:{SECRET}@db.example:5432/optuna"
 TRACKING = f"http://alice:{SECRET}@127.0.0.1:9"
-SRC = str(Path(__file__).resolve().parents[3] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -91,7 +91,7 @@ def test_hpo_installs_the_masking_for_every_command() -> None:
             "-c",
             "import sys; from admet_hpo.cli import app; sys.argv = ['hpo', 'schema', '--help']\n"
             "try:\n    app()\nexcept SystemExit:\n    pass\n"
-            "from admet_hpo import masking; print(sys.excepthook is urls._masked_traceback)",
+            "from admet_hpo import masking; print(sys.excepthook is masking._masked_traceback)",
         ],
         capture_output=True,
         text=True,
