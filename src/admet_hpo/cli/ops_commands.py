@@ -10,14 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from admet_hpo.cli.console import (
-    console,
-    error_console,
-    exit_all_trials_failed,
-    quiet_libraries,
-    stop_signals_interrupt,
-    user_errors,
-)
+from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
 from admet_hpo.cli.options import OutputDirOpt, StorageOpt, StudyArg, TrackingOpt
 
 if TYPE_CHECKING:
@@ -216,6 +209,8 @@ def nightly_command(
                 )
                 raise typer.Exit(code=130) from None
     if report.all_failed:
+        from admet_hpo.cli.console import exit_all_trials_failed
+
         exit_all_trials_failed(report.run.ran, f"night {report.plan.night}")
 
 
