@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from admet_hpo.cli import app
 from admet_hpo.config.study import Study, load_study
+from admet_hpo.data import training_data
 from admet_hpo.data.known.demo import TARGETS, build_demo
 from admet_hpo.data.training_data import load_training_data
 from admet_hpo.orchestration.nightly import (
@@ -125,7 +126,14 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
     )
     study = load_study(study_file)
     old_hash = load_training_data(study.base_training)[0].content_hash
-    first = run_nightly(StudySession(study), date.fromisoformat(NIGHT_1))
+    load = training_data.load_training_data
+    loads: list[object] = []
+    with pytest.MonkeyPatch.context() as patch:  # a night hashes and trains on one load of the data
+        patch.setattr(
+            training_data, "load_training_data", lambda config: loads.append(config) or load(config)
+        )
+        first = run_nightly(StudySession(study), date.fromisoformat(NIGHT_1))
+    assert len(loads) == 1
     first_again = run_nightly(StudySession(study), date.fromisoformat(NIGHT_1))
     second = run_nightly(StudySession(study), date.fromisoformat(NIGHT_2))
 

@@ -12,7 +12,6 @@ import typer
 from admet_hpo.cli.console import (
     console,
     error_console,
-    exit_all_trials_failed,
     print_error,
     quiet_libraries,
     stop_signals_interrupt,
@@ -225,6 +224,8 @@ def nightly_command(
                 )
                 raise typer.Exit(code=130) from None
     if report.all_failed:
+        from admet_hpo.cli.console import exit_all_trials_failed
+
         exit_all_trials_failed(report.run.ran, f"night {report.plan.night}")
 
 

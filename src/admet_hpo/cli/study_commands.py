@@ -9,14 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from admet_hpo.cli.console import (
-    console,
-    error_console,
-    exit_all_trials_failed,
-    quiet_libraries,
-    stop_signals_interrupt,
-    user_errors,
-)
+from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
 from admet_hpo.cli.options import (
     JsonOpt,
     OutputDirOpt,
@@ -218,6 +211,8 @@ def _run(
 
 def _exit_if_all_failed(summary: RunSummary) -> None:
     """Exit with status 1 when every trial this invocation ran failed (their errors are in status)."""
+    from admet_hpo.cli.console import exit_all_trials_failed
+
     if summary.all_failed:
         exit_all_trials_failed(summary.ran, "this invocation")
 

@@ -1,5 +1,5 @@
 """Error paths of `hpo nightly`, `hpo schedule` and `hpo reap`: exit status 2, a message naming the cause,
-passwords masked. Nothing trains."""
+passwords masked; the first lines of `hpo run` (locations, masked). Nothing trains."""
 
 from __future__ import annotations
 
@@ -70,3 +70,20 @@ def test_reap_reports_a_storage_without_the_study_and_reads_the_storage_from_the
     result = invoke("reap", str(study_file), env={"ADMET_HPO_STORAGE": f"sqlite:///{other}"})
     assert result.exit_code == 2
     assert f"the storage sqlite:///{other} has no version of study nt" in " ".join(result.output.split())
+
+
+def test_hpo_run_says_first_where_storage_tracking_and_outputs_are_with_passwords_masked(
+    study_file: Path, tmp_path: Path
+) -> None:
+    storage = "postgresql+psycopg://bob:s3cret@127.0.0.1:1/optuna"
+    tracking = "http://alice:hunter2@127.0.0.1:1"
+    result = invoke(
+        "run", str(study_file), "--storage", storage, "--output-dir", str(tmp_path / "out"),
+        env={"MLFLOW_TRACKING_URI": tracking},
+    )  # fmt: skip
+    assert result.exit_code == 2  # nothing answers on port 1
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["storage:", "postgresql+psycopg://bob:***@127.0.0.1:1/optuna"]
+    assert lines[1].split() == ["tracking:", "http://alice:***@127.0.0.1:1"]
+    assert lines[2].split() == ["outputs:", str(tmp_path / "out")]
+    assert "s3cret" not in result.output and "hunter2" not in result.output
