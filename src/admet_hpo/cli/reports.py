@@ -21,8 +21,9 @@ _METRIC_HEADINGS = {"rmse": "RMSE", "mae": "MAE", "r2": "R²", "pearson_r": "r",
 
 def training_summary(result: TrainingResult) -> Table:
     """Per-task validation and test RMSE / MAE / R² / Pearson r / Spearman ρ of the best checkpoint, with
-    label counts."""
-    from admet_hpo.training.metrics import METRIC_NAMES
+    label counts, and a last row of their means over tasks (``val/mean_<metric>``, ``test/mean_<metric>``;
+    the count columns hold the totals)."""
+    from admet_hpo.training.metrics import METRIC_NAMES, task_means
 
     table = Table(
         title=f"best val_loss {result.best_val_loss:.4f} after {result.epochs_run} epochs",
@@ -42,6 +43,12 @@ def training_summary(result: TrainingResult) -> Table:
             else:
                 cells += [str(metrics.n)] + [_fmt(getattr(metrics, name)) for name in METRIC_NAMES]
         table.add_row(*cells)
+    means = ["mean over tasks"]
+    for metrics in (result.val_metrics, result.test_metrics):
+        means += [str(sum(m.n for m in metrics.values()))]
+        means += [_fmt(value) for value in task_means(metrics).values()]
+    table.add_section()
+    table.add_row(*means, style="bold")
     return table
 
 

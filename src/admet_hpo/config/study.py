@@ -165,7 +165,10 @@ class StudyConfig(StrictModel):
     split: SplitConfig | None = Field(default=None, description="Replaces the base config's split section.")
     max_epochs: int | None = Field(default=None, ge=1, description="Replaces trainer.max_epochs.")
     metric: str = Field(
-        default="val_loss", min_length=1, description="Per-epoch metric reported and optimised."
+        default="val_loss",
+        min_length=1,
+        description="Per-epoch validation metric reported, pruned on and optimised: val_loss, "
+        "val/mean_<metric> or val/<task>/<metric> (<metric>: rmse, mae, r2, pearson_r, spearman_rho).",
     )
     direction: Literal["minimize", "maximize"] = "minimize"
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
@@ -282,6 +285,27 @@ def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> Trainin
         ) from None
 
 
+def _task_names(base: TrainingConfig) -> tuple[str, ...]:
+    """The base config's target columns: ``data.target_cols``, or the known data set's own (none when the
+    data set name is unknown: that is reported when the data is loaded)."""
+    if base.data.target_cols:
+        return tuple(base.data.target_cols)
+    from admet_hpo.data.known.registry import KNOWN_DATASETS
+
+    known = KNOWN_DATASETS.get(base.data.dataset or "")
+    return () if known is None else tuple(known.target_cols)
+
+
+def _check_metric(config: StudyConfig, base: TrainingConfig, source: Path) -> None:
+    """The study metric must be an epoch metric of these targets, optimised in its own sense."""
+    from admet_hpo.training.metrics import study_metric_problem
+
+    problem = study_metric_problem(config.metric, config.direction, _task_names(base))
+    if problem is not None:
+        key, message = problem
+        raise ConfigError(f"{source}: {key}: {message}")
+
+
 def load_study(path: Path) -> Study:
     """Load a study file, its search spaces and its base training config; resolve paths and URLs.
 
@@ -299,6 +323,7 @@ def load_study(path: Path) -> Study:
     base_dir = source.resolve().parent
     space = load_search_spaces([_resolved(base_dir, file) for file in config.search_spaces])
     base_training = _base_training(config, source, base_dir)
+    _check_metric(config, base_training, source)
     output_dir = _resolved(base_dir, config.output_dir or Path("runs") / config.name)
     storage = config.storage or f"sqlite:///{output_dir / 'optuna.db'}"
     tracking_uri = config.mlflow.tracking_uri or f"sqlite:///{output_dir / 'mlflow.db'}"

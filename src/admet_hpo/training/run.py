@@ -25,7 +25,7 @@ from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, Sa
 from admet_hpo.training.censoring import record_plain_criterion, training_criterion, training_view
 from admet_hpo.training.curriculum_callback import CurriculumCallback
 from admet_hpo.training.devices import DevicePlan, RankProcesses, plan_devices, trainer_arguments
-from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
+from admet_hpo.training.metrics import TaskMetrics, per_task_metrics, task_means
 from admet_hpo.training.model import build_mpnn, fit_target_scaler
 from admet_hpo.training.prediction import evaluation_loader, predict
 
@@ -278,7 +278,8 @@ def resume_epoch(checkpoint_path: Path) -> int:
 
 
 def write_result(result: TrainingResult, path: Path) -> None:
-    """Write the run's summary (best val loss, per-task metrics, history, hashes) as JSON."""
+    """Write the run's summary (best val loss, per-task metrics and their means over tasks, history,
+    hashes) as JSON."""
     payload = {
         "best_val_loss": result.best_val_loss,
         "epochs_run": result.epochs_run,
@@ -289,6 +290,8 @@ def write_result(result: TrainingResult, path: Path) -> None:
         "device": result.device,
         "val": {task: vars(m) for task, m in result.val_metrics.items()},
         "test": {task: vars(m) for task, m in result.test_metrics.items()},
+        "val_mean": task_means(result.val_metrics),
+        "test_mean": task_means(result.test_metrics),
         "val_bounds": {task: vars(b) for task, b in result.val_bounds.items()},
         "test_bounds": {task: vars(b) for task, b in result.test_bounds.items()},
         "history": result.history,

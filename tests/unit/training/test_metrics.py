@@ -90,3 +90,15 @@ def test_flatten_names_and_task_mean_skip_missing_tasks() -> None:
     assert set(flat) == {f"val/{t}/{m}" for t in "ab" for m in METRIC_NAMES} | {
         f"val/mean_{m}" for m in METRIC_NAMES
     }
+
+
+def test_every_metric_has_a_sense_and_every_study_metric_a_direction() -> None:
+    from admet_hpo.training.metrics import HIGHER_IS_BETTER, study_metric_names, study_metric_problem
+
+    assert set(HIGHER_IS_BETTER) == set(METRIC_NAMES)
+    names = study_metric_names(("a", "b/c"))
+    assert names[:6] == ["val_loss", *(f"val/mean_{m}" for m in METRIC_NAMES)]
+    assert len(names) == 6 + 2 * len(METRIC_NAMES)
+    for name in names:
+        good = [d for d in ("minimize", "maximize") if study_metric_problem(name, d, ("a", "b/c")) is None]
+        assert len(good) == 1, name
