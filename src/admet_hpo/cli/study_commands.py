@@ -258,9 +258,25 @@ def status_command(study_file: Path = StudyArg, storage: str | None = StorageOpt
     from admet_hpo.cli.progress import trials_table
     from admet_hpo.orchestration.runner import summarize
 
-    _, optuna_study = _open(study_file, storage)
+    study, optuna_study = _open(study_file, storage)
     console.print(trials_table(optuna_study))
-    _print_summary(summarize(optuna_study), False)
+    summary = summarize(optuna_study)
+    _print_summary(summary, False)
+    if summary.best_number is not None:
+        _print_against_baseline(optuna_study, _best_trial(optuna_study, None), study.direction)
+
+
+def _print_against_baseline(optuna_study: optuna.Study, best: FrozenTrial, direction: str) -> None:
+    """The baseline line and, when both trials have test metrics, their side-by-side table."""
+    from optuna.trial import TrialState
+
+    from admet_hpo.cli.reports import baseline_summary, baseline_table
+    from admet_hpo.search.baseline import find_baseline
+
+    baseline = find_baseline(optuna_study.get_trials(deepcopy=False))
+    console.print(baseline_summary(best, baseline, direction), highlight=False)
+    if baseline is not None and baseline.state == TrialState.COMPLETE and baseline.number != best.number:
+        console.print(baseline_table(best, baseline))
 
 
 def _best_trial(optuna_study: optuna.Study, trial_number: int | None) -> FrozenTrial:
@@ -288,15 +304,29 @@ def best_command(
     storage: str | None = StorageOpt,
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The best completed trial: number, value, parameters and MLflow run id."""
-    _, optuna_study = _open(study_file, storage)
+    """The best completed trial: number, value, parameters and MLflow run id, against the baseline trial
+    (the base training config): its value and both trials' test metrics."""
+    from admet_hpo.search.baseline import find_baseline
+    from admet_hpo.tracking.keys import TEST_METRICS_ATTR
+
+    study, optuna_study = _open(study_file, storage)
     best = _best_trial(optuna_study, None)
+    baseline = find_baseline(optuna_study.get_trials(deepcopy=False))
     record = {
         "study": optuna_study.study_name,
         "trial": best.number,
         "value": best.value,
         "params": best.params,
         "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
+        "test_metrics": best.user_attrs.get(TEST_METRICS_ATTR),
+        "baseline": None
+        if baseline is None
+        else {
+            "trial": baseline.number,
+            "state": baseline.state.name,
+            "value": baseline.value,
+            "test_metrics": baseline.user_attrs.get(TEST_METRICS_ATTR),
+        },
     }
     if json_output:
         console.print_json(json.dumps(record, default=str))
@@ -305,6 +335,7 @@ def best_command(
     for name, value in best.params.items():
         console.print(f"  {name} = {value}")
     console.print(f"  mlflow run: {record['mlflow_run_id']}")
+    _print_against_baseline(optuna_study, best, study.direction)
 
 
 def _trial_training_config(study: Study, trial: FrozenTrial) -> TrainingConfig:

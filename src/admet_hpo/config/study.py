@@ -171,6 +171,11 @@ class StudyConfig(StrictModel):
         "val/mean_<metric> or val/<task>/<metric> (<metric>: rmse, mae, r2, pearson_r, spearman_rho).",
     )
     direction: Literal["minimize", "maximize"] = "minimize"
+    baseline: bool = Field(
+        default=True,
+        description="Enqueue the base training config as the study's first trial (the baseline the "
+        "tuned trials are compared with).",
+    )
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     n_trials: int | None = Field(

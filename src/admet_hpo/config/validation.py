@@ -14,6 +14,7 @@ from admet_hpo.config.study import StudyConfig, load_study
 from admet_hpo.config.training import TrainingConfig, load_training_config
 from admet_hpo.errors import ConfigError
 from admet_hpo.search.algorithms import build_pruner, build_sampler
+from admet_hpo.search.baseline import baseline_warnings
 from admet_hpo.search.space import ineffective_parameters, space_hash
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.tracking.urls import mask_url
@@ -60,7 +61,8 @@ def _check_study(path: Path) -> FileReport:
         f"study {study.name!r} -> Optuna study {versioned_study_name(study)!r}: {parameters} parameter(s) "
         f"from {files} search space file(s), storage {mask_url(study.storage)}"
     )
-    return FileReport(path, "study", summary, ineffective_parameters(study.base_training, study.space))
+    notes = ineffective_parameters(study.base_training, study.space) + baseline_warnings(study)
+    return FileReport(path, "study", summary, notes)
 
 
 def _check_space(path: Path) -> FileReport:

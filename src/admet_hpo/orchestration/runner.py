@@ -91,15 +91,18 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
 
     The Optuna study is named :func:`versioned_study_name`: a changed search space opens a new version
     instead of crashing on Optuna's changed-distribution error. Study user attributes record the study
-    file, the base name and the space hash.
+    file, the base name and the space hash. The baseline trial is enqueued here, once
+    (:func:`~admet_hpo.search.baseline.enqueue_baseline`).
     """
+    from admet_hpo.search.baseline import enqueue_baseline
     from admet_hpo.tracking.store import ensure_tracking_store
     from admet_hpo.tracking.tracker import StudyTracker
 
     url = storage_url or study.storage
+    storage = open_storage(url, study.heartbeat)
     optuna_study = optuna.create_study(
         study_name=versioned_study_name(study),
-        storage=open_storage(url, study.heartbeat),
+        storage=storage,
         sampler=build_sampler(study),
         pruner=build_pruner(study),
         direction=study.direction,
@@ -108,6 +111,7 @@ def prepare_study(study: Study, storage_url: str | None = None) -> optuna.Study:
     for key, value in (("study_file", str(study.source)), ("base_name", study.name)):
         optuna_study.set_user_attr(key, value)
     optuna_study.set_user_attr("space_hash", space_hash(study.space))
+    enqueue_baseline(optuna_study, study, storage, study.storage)
     ensure_tracking_store(study.mlflow_tracking_uri)
     StudyTracker(study.mlflow_tracking_uri).start_study(optuna_study, storage_url=url)
     return optuna_study

@@ -1,8 +1,16 @@
-"""Turning arbitrary metric and parameter names into keys MLflow accepts."""
+"""Names shared by the search and the tracking: Optuna trial attribute keys, and turning arbitrary
+metric and parameter names into keys MLflow accepts."""
 
 from __future__ import annotations
 
 import re
+
+#: Trial user attribute, ``True`` on the study's baseline trial: the base training config itself,
+#: enqueued as the study's first trial (see :mod:`admet_hpo.search.baseline`).
+BASELINE_ATTR = "baseline"
+#: Trial user attribute of a completed trial: its final test metrics, ``{"test/<task>/<metric>": value,
+#: "test/mean_<metric>": value}`` (as logged to MLflow; NaN stored as None).
+TEST_METRICS_ATTR = "test_metrics"
 
 _MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag keys
 _DISALLOWED = re.compile(r"[^\w.\- /]")
