@@ -71,7 +71,8 @@ def test_best_against_baseline_line_and_side_by_side_test_table() -> None:
     baseline = frozen(0, 0.5, test__mean_mae=0.4, test__logD__mae=0.4, test__logD__pearson_r=None)
     line = baseline_summary(best, baseline, "maximize")
     assert line == (
-        "baseline trial 0 (the base training config): value 0.5; the best trial improves on it by 0.1 (+20.0%)"
+        "baseline trial 0 (the base training config): value 0.5; "
+        "the best trial improves on it by 0.1 (+20.0%)"
     )
     assert "improves on it by 0.1 (+20.0%)" in baseline_summary(frozen(4, 0.4), baseline, "minimize")
     assert baseline_summary(baseline, baseline, "maximize").startswith("the baseline trial 0 (the base")
