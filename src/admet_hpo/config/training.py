@@ -114,6 +114,12 @@ class ModelConfig(StrictModel):
     batch_norm: bool = False
     ffn_hidden_dim: int = Field(default=300, ge=1)
     ffn_num_layers: int = Field(default=1, ge=1)
+    descriptors: Literal["none", "rdkit2d", "morgan_count", "morgan_binary", "rdkit2d+morgan_count"] = Field(
+        default="none",
+        description="Extra molecule features concatenated after aggregation (chemprop's X_d): RDKit 2D "
+        "descriptors, Morgan fingerprints (radius 2, 2048 bits; counts or bits), or RDKit 2D + Morgan "
+        "counts. Computed once per molecule set and cached; scaled on the training split.",
+    )
 
 
 class OptimConfig(StrictModel):

@@ -131,6 +131,7 @@ def _train(
 ) -> TrainingResult | None:
     """:func:`train` in one rank of ``plan``; None in ranks other than 0, right after fitting."""
     from admet_hpo.data.datasets import build_molecule_dataset
+    from admet_hpo.data.descriptors import molecule_descriptors
     from admet_hpo.data.featurize import FeatureCache
     from admet_hpo.data.training_data import check_training_labels, load_training_data
 
@@ -155,11 +156,17 @@ def _train(
         raise DataValidationError(f"{table.source}: the validation split has no labelled rows")
 
     features = FeatureCache()
+    descriptors = molecule_descriptors(table.smiles, config.model.descriptors)
     scaler = fit_target_scaler(seen.targets[train_rows])
-    train_set = build_molecule_dataset(seen, train_rows, features)
-    val_set = build_molecule_dataset(seen, val_rows, features)
+    train_set = build_molecule_dataset(seen, train_rows, features, descriptors)
+    val_set = build_molecule_dataset(seen, val_rows, features, descriptors)
     train_set.normalize_targets(scaler)
     val_set.normalize_targets(scaler)
+    # chemprop's X_d convention: scaler fitted on the training split, train and val hold scaled values
+    # (the model keeps its X_d_transform off while it trains and validates), evaluation feeds raw ones
+    descriptor_scaler = None if descriptors is None else train_set.normalize_inputs("X_d")
+    if descriptor_scaler is not None:
+        val_set.normalize_inputs("X_d", descriptor_scaler)
 
     batch_sampler = training_batch_sampler(config, seen.subset(train_rows), plan.world_size, rank)
     train_loader = DataLoader(
@@ -171,7 +178,12 @@ def _train(
     val_loader = evaluation_loader(val_set, config.trainer.batch_size, config.trainer.num_workers)
 
     model = build_mpnn(
-        config.model, config.optim, len(table.target_names), scaler, training_criterion(config.censored)
+        config.model,
+        config.optim,
+        len(table.target_names),
+        scaler,
+        training_criterion(config.censored),
+        descriptor_scaler,
     )
     output_dir = Path(config.output_dir)
     checkpoint = ModelCheckpoint(
@@ -223,13 +235,16 @@ def _train(
 
     best_path = Path(checkpoint.best_model_path)
     best_model = MPNN.load_from_checkpoint(best_path, map_location="cpu")
-    val_eval = evaluate(best_model, table, val_rows, evaluation_loader(val_set, 256))
+    raw_val_set = (
+        val_set if descriptors is None else build_molecule_dataset(table, val_rows, features, descriptors)
+    )
+    val_eval = evaluate(best_model, table, val_rows, evaluation_loader(raw_val_set, 256))
     test_eval = (
         evaluate(
             best_model,
             table,
             test_rows,
-            evaluation_loader(build_molecule_dataset(table, test_rows, features), 256),
+            evaluation_loader(build_molecule_dataset(table, test_rows, features, descriptors), 256),
         )
         if len(test_rows)
         else ({}, {})
