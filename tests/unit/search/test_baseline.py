@@ -164,3 +164,12 @@ def test_no_baseline_when_the_study_turns_it_off(write_yaml: Callable[..., Path]
     optuna_study = optuna.create_study(study_name="b-x", storage=storage)
     assert enqueue_baseline(optuna_study, study, storage, url) is None
     assert optuna_study.get_trials() == []
+
+
+def test_hpo_validate_reports_a_missing_baseline_as_a_warning(write_yaml: Callable[..., Path]) -> None:
+    from admet_hpo.config.validation import validate_file
+
+    training = {"data": {"dataset": "demo"}, "model": {"message_hidden_dim": 250}}
+    report = validate_file(write_study(write_yaml, training=training, data=None))
+    assert any("no baseline trial:" in warning for warning in report.warnings), report.warnings
+    assert validate_file(write_study(write_yaml)).warnings == []
