@@ -43,6 +43,7 @@ from admet_hpo.orchestration.session import StudySession
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.storage.rdb import open_storage
 from admet_hpo.tracking.keys import (
+    BASELINE_ATTR,
     DATA_HASH_ATTR,
     NIGHT_ATTR,
     NIGHTLY_VERSION_ATTR,
@@ -202,7 +203,8 @@ def test_changed_data_opens_a_new_study_version_and_says_so(nights: Nights) -> N
     assert [trial_night(t) for t in night_3] == [NIGHT_3, NIGHT_3]
     assert all(t.state in FINISHED for t in night_3)
     best_before = min((t for t in base_study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
-    assert night_3[0].params == best_before.params  # warm start from the version it replaced
+    assert night_3[0].user_attrs.get(BASELINE_ATTR) is True  # a new version trains its baseline first
+    assert night_3[1].params == best_before.params  # then the warm start from the version it replaced
     assert mlflow.MlflowClient(study.mlflow_tracking_uri).get_experiment_by_name(new_name) is not None
 
 

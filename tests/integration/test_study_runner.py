@@ -46,6 +46,7 @@ def write_study(folder: Path, space: dict) -> Path:
             "sampling": {"task_oversampling": {"enabled": True}},
         },
         "sampler": {"type": "random", "seed": 1},
+        "baseline": False,  # the trials below are enqueued by hand (the baseline: test_baseline_trial.py)
         "pruner": {"type": "median", "args": {"n_startup_trials": 1, "n_warmup_steps": 0}},
         "n_trials": 3,
         "output_dir": "out",

@@ -41,6 +41,8 @@ class BestReport:
     ``model_artifact``: the same file as an MLflow artifact URI (``runs:/<run id>/best.pt``).
     ``mlflow_url``: the trial's run page (or the UI's front page when the experiment is unknown);
     ``mlflow_ui_command``: the command that serves that UI, None for a tracking server.
+    ``test_metrics``: the trial's test metrics (``test/<task>/<metric>``, ``test/mean_<metric>``);
+    ``baseline``: the study's baseline trial (number, state, value, test metrics), None without one.
     """
 
     study: str
@@ -54,6 +56,8 @@ class BestReport:
     dashboard_command: str
     mlflow_url: str
     mlflow_ui_command: str | None
+    test_metrics: dict[str, float | None] | None = None
+    baseline: dict[str, Any] | None = None
 
 
 def dashboard_command(study: Study, storage_url: str) -> str:
@@ -67,8 +71,8 @@ def dashboard_command(study: Study, storage_url: str) -> str:
 
 def best_report(study: Study, optuna_study: optuna.Study, trial: FrozenTrial, storage_url: str) -> BestReport:
     """The report of ``trial`` (normally the best) of ``optuna_study``, opened on ``storage_url``."""
-    from admet_hpo.search.objective import OUTPUT_ATTR
-    from admet_hpo.tracking.keys import EXPERIMENT_ATTR, RUN_ID_ATTR
+    from admet_hpo.search.baseline import find_baseline
+    from admet_hpo.tracking.keys import EXPERIMENT_ATTR, OUTPUT_ATTR, RUN_ID_ATTR, TEST_METRICS_ATTR
 
     run_id = trial.user_attrs.get(RUN_ID_ATTR)
     output = trial.user_attrs.get(OUTPUT_ATTR)
@@ -80,6 +84,7 @@ def best_report(study: Study, optuna_study: optuna.Study, trial: FrozenTrial, st
         url = ui.experiment_url(str(experiment))
     else:
         url = ui.run_url(str(experiment), run_id)
+    baseline = find_baseline(optuna_study.get_trials(deepcopy=False))
     return BestReport(
         study=optuna_study.study_name,
         trial=trial.number,
@@ -92,6 +97,15 @@ def best_report(study: Study, optuna_study: optuna.Study, trial: FrozenTrial, st
         dashboard_command=dashboard_command(study, storage_url),
         mlflow_url=url,
         mlflow_ui_command=ui.start_command,
+        test_metrics=trial.user_attrs.get(TEST_METRICS_ATTR),
+        baseline=None
+        if baseline is None
+        else {
+            "trial": baseline.number,
+            "state": baseline.state.name,
+            "value": baseline.value,
+            "test_metrics": baseline.user_attrs.get(TEST_METRICS_ATTR),
+        },
     )
 
 

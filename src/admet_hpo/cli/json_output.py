@@ -67,6 +67,15 @@ class StatusOutput(_Record):
     trials: list[TrialRecord]
 
 
+class BaselineRecord(_Record):
+    """The study's baseline trial (the base training config) in ``hpo best --json``."""
+
+    trial: int
+    state: TrialStateName
+    value: float | None
+    test_metrics: dict[str, float | None] | None
+
+
 class BestOutput(_Record):
     """``hpo best --json``: the best completed trial, where its model is, and how to look at it."""
 
@@ -81,6 +90,10 @@ class BestOutput(_Record):
     dashboard_command: str = Field(description="The hpo dashboard command that serves this study.")
     mlflow_url: str = Field(description="The trial's MLflow run page (or the UI's front page).")
     mlflow_ui_command: str | None = Field(description="The command that serves that UI (None for a server).")
+    test_metrics: dict[str, float | None] | None = Field(
+        description="The trial's test metrics: test/<task>/<metric> and test/mean_<metric>."
+    )
+    baseline: BaselineRecord | None = Field(description="The study's baseline trial (None without one).")
 
 
 class ValidatedFile(_Record):

@@ -132,9 +132,11 @@ class StudyProgress:
 def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
     """A table of every trial: number, state, value, key parameters (as applied: simplex shares, not raw
     draws), epochs run, MLflow run id, and the SLURM array task (``<job>_<task>``) that ran it when any
-    trial ran in a SLURM job array."""
+    trial ran in a SLURM job array. The baseline trial (the base training config) is marked
+    ``(baseline)`` beside its number."""
     trials = study.get_trials(deepcopy=False)
     from admet_hpo.orchestration.slurm import slurm_task_label
+    from admet_hpo.tracking.keys import BASELINE_ATTR
 
     shown = [trial_parameters(t.params, t.user_attrs) for t in trials]
     names = sorted({name for params in shown for name in params})[:key_params]
@@ -149,7 +151,7 @@ def trials_table(study: optuna.Study, key_params: int = 4) -> Table:
             _value(params[n]) if isinstance(params.get(n), float) else str(params.get(n, "–")) for n in names
         ]
         table.add_row(
-            str(t.number),
+            f"{t.number} (baseline)" if t.user_attrs.get(BASELINE_ATTR) is True else str(t.number),
             t.state.name,
             _value(t.value),
             *cells,

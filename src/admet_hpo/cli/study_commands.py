@@ -334,7 +334,23 @@ def status_command(
             emit(StatusOutput(summary=summarize(optuna_study), trials=trials))
             return
         console.print(trials_table(optuna_study))
-        _print_summary(summarize(optuna_study), False)
+        summary = summarize(optuna_study)
+        _print_summary(summary, False)
+        if summary.best_number is not None:
+            _print_against_baseline(optuna_study, _best_trial(optuna_study, None), session.study.direction)
+
+
+def _print_against_baseline(optuna_study: optuna.Study, best: FrozenTrial, direction: str) -> None:
+    """The baseline line and, when both trials have test metrics, their side-by-side table."""
+    from optuna.trial import TrialState
+
+    from admet_hpo.cli.reports import baseline_summary, baseline_table
+    from admet_hpo.search.baseline import find_baseline
+
+    baseline = find_baseline(optuna_study.get_trials(deepcopy=False))
+    console.print(baseline_summary(best, baseline, direction), highlight=False)
+    if baseline is not None and baseline.state == TrialState.COMPLETE and baseline.number != best.number:
+        console.print(baseline_table(best, baseline))
 
 
 def _best_trial(optuna_study: optuna.Study, trial_number: int | None) -> FrozenTrial:
@@ -364,14 +380,16 @@ def best_command(
     output_dir: Path | None = OutputDirOpt,
     json_output: bool = JsonOpt,
 ) -> None:
-    """The best completed trial: number, value, every parameter as applied, where its model is, and the
-    commands that open the study in optuna-dashboard and in the MLflow UI."""
+    """The best completed trial: number, value, every parameter as applied, where its model is, the
+    commands that open the study in optuna-dashboard and in the MLflow UI, and the baseline trial (the
+    base training config): its value and both trials' test metrics."""
     from admet_hpo.cli.best_report import best_report, print_best_report
 
     with _session(study_file, storage, tracking_uri, output_dir) as session:
         optuna_study = _open(session)
         study = session.study
-        report = best_report(study, optuna_study, _best_trial(optuna_study, None), study.storage)
+        best = _best_trial(optuna_study, None)
+        report = best_report(study, optuna_study, best, study.storage)
     if json_output:
         from dataclasses import asdict
 
@@ -380,6 +398,7 @@ def best_command(
         emit(BestOutput(**asdict(report)))
         return
     print_best_report(console, report)
+    _print_against_baseline(optuna_study, best, study.direction)
 
 
 def _trial_training_config(study: Study, trial: FrozenTrial) -> TrainingConfig:

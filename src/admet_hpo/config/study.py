@@ -210,9 +210,17 @@ class StudyConfig(StrictModel):
     split: SplitConfig | None = Field(default=None, description="Replaces the base config's split section.")
     max_epochs: int | None = Field(default=None, ge=1, description="Replaces trainer.max_epochs.")
     metric: str = Field(
-        default="val_loss", min_length=1, description="Per-epoch metric reported and optimised."
+        default="val_loss",
+        min_length=1,
+        description="Per-epoch validation metric reported, pruned on and optimised: val_loss, "
+        "val/mean_<metric> or val/<task>/<metric> (<metric>: rmse, mae, r2, pearson_r, spearman_rho).",
     )
     direction: Literal["minimize", "maximize"] = "minimize"
+    baseline: bool = Field(
+        default=True,
+        description="Enqueue the base training config as the study's first trial (the baseline the "
+        "tuned trials are compared with).",
+    )
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     n_trials: int | None = Field(
@@ -315,6 +323,27 @@ def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> Trainin
         ) from None
 
 
+def _task_names(base: TrainingConfig) -> tuple[str, ...]:
+    """The base config's target columns: ``data.target_cols``, or the known data set's own (none when the
+    data set name is unknown: that is reported when the data is loaded)."""
+    if base.data.target_cols:
+        return tuple(base.data.target_cols)
+    from admet_hpo.data.known.registry import KNOWN_DATASETS
+
+    known = KNOWN_DATASETS.get(base.data.dataset or "")
+    return () if known is None else tuple(known.target_cols)
+
+
+def _check_metric(config: StudyConfig, base: TrainingConfig, source: Path) -> None:
+    """The study metric must be an epoch metric of these targets, optimised in its own sense."""
+    from admet_hpo.training.metrics import study_metric_problem
+
+    problem = study_metric_problem(config.metric, config.direction, _task_names(base))
+    if problem is not None:
+        key, message = problem
+        raise ConfigError(f"{source}: {key}: {message}")
+
+
 @dataclass(frozen=True)
 class Locations:
     """Where a study's outputs, Optuna storage and MLflow tracking store go when given from outside the
@@ -347,6 +376,7 @@ def load_study(path: Path, locations: Locations | None = None) -> Study:
     base_dir = source.resolve().parent
     space = load_search_spaces([_resolved(base_dir, file) for file in config.search_spaces])
     base_training = _base_training(config, source, base_dir)
+    _check_metric(config, base_training, source)
     working_dir = Path.cwd()
     if given.output_dir is not None:
         output_dir = _resolved(working_dir, given.output_dir)

@@ -80,6 +80,11 @@ class SplitConfig(StrictModel):
     method: Literal["scaffold", "random", "column"] = "scaffold"
     sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
+    molecules_may_cross: bool = Field(
+        default=False,
+        description="method 'column' only: let a molecule's records sit in different parts (per-endpoint "
+        "benchmark splits); a warning counts the molecules that cross. Default: such a table is refused.",
+    )
 
     @field_validator("sizes")
     @classmethod
@@ -87,6 +92,15 @@ class SplitConfig(StrictModel):
         if any(v < 0 for v in value) or abs(sum(value) - 1.0) > 1e-6 or value[0] <= 0:
             raise ValueError(f"sizes must be non-negative fractions summing to 1 with train > 0, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _crossing_needs_column(self) -> SplitConfig:
+        if self.molecules_may_cross and self.method != "column":
+            raise ValueError(
+                f"molecules_may_cross applies to method 'column' only (method is {self.method!r}: its parts "
+                "are grouped by molecule)"
+            )
+        return self
 
 
 class ModelConfig(StrictModel):
@@ -100,6 +114,12 @@ class ModelConfig(StrictModel):
     batch_norm: bool = False
     ffn_hidden_dim: int = Field(default=300, ge=1)
     ffn_num_layers: int = Field(default=1, ge=1)
+    descriptors: Literal["none", "rdkit2d", "morgan_count", "morgan_binary", "rdkit2d+morgan_count"] = Field(
+        default="none",
+        description="Extra molecule features concatenated after aggregation (chemprop's X_d): RDKit 2D "
+        "descriptors, Morgan fingerprints (radius 2, 2048 bits; counts or bits), or RDKit 2D + Morgan "
+        "counts. Computed once per molecule set and cached; scaled on the training split.",
+    )
 
 
 class OptimConfig(StrictModel):

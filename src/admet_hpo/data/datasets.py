@@ -3,8 +3,9 @@
 :func:`build_molecule_dataset` hands chemprop graphs that were computed once by
 :class:`admet_hpo.data.featurize.FeatureCache` instead of letting the dataset featurise on the fly: the
 dataset's ``mg_cache`` is the list of cached graphs. Datapoints are lazy (RDKit molecules are only made
-if someone asks for ``dataset.mols`` / ``dataset.smiles``). Extra atom / bond features are not
-supported (the cached graphs have none).
+if someone asks for ``dataset.mols`` / ``dataset.smiles``). Extra molecule features (chemprop's ``X_d``,
+see :mod:`admet_hpo.data.descriptors`) are passed per row; extra atom / bond features are not supported
+(the cached graphs have none).
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ class CachedGraphMoleculeDataset(MoleculeDataset):
         self.mg_cache = self.graphs
 
 
-def build_molecule_dataset(table: MoleculeTable, rows: np.ndarray, cache: FeatureCache) -> MoleculeDataset:
+def build_molecule_dataset(
+    table: MoleculeTable, rows: np.ndarray, cache: FeatureCache, descriptors: np.ndarray | None = None
+) -> MoleculeDataset:
     """A chemprop dataset of ``table`` rows ``rows`` (targets with NaN for missing labels, unscaled),
     whose graphs come from ``cache`` (featurised at most once per molecule set, see ``FeatureCache``).
+    ``descriptors`` (one row per row of ``table``) become the datapoints' extra features ``x_d``.
 
     A table with censored cells gives each datapoint chemprop's bound masks: ``lt_mask`` marks the
     ``<`` cells, ``gt_mask`` the ``>`` cells (the targets hold the bounds, scaled with the values by
@@ -48,6 +52,7 @@ def build_molecule_dataset(table: MoleculeTable, rows: np.ndarray, cache: Featur
             name=str(table.smiles[i]),
             lt_mask=None if censoring is None else censoring[i] < 0,
             gt_mask=None if censoring is None else censoring[i] > 0,
+            x_d=None if descriptors is None else descriptors[i],
         )
         for i in rows
     ]

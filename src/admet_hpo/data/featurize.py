@@ -1,40 +1,27 @@
 """Featurisation cache: SMILES -> chemprop ``MolGraph``, computed once and shared (SPEC section 1).
 
-Graphs depend only on the molecules and the featurizer, so the cache key is the sha256 of the table's
-set of distinct SMILES strings plus an id of the featurizer (its classes, feature sizes and the chemprop
-version); every table with the same molecules (whatever its targets, row order or duplicates) shares one
-entry. Three levels:
-
-1. a process-wide in-memory map (the last :data:`MEMORY_ENTRIES` keys), so every trial in a worker
-   process reuses the graphs of the first;
-2. a file ``<cache_dir>/features/<key>.npz`` (plain arrays, no pickle), written atomically via a
-   temporary file and a rename, so workers in other processes read it instead of featurising;
-3. featurising the distinct SMILES with the featurizer (what :attr:`FeatureCache.featurized` counts).
-
-A cache file that cannot be read is logged and rebuilt.
+Graphs depend only on the molecules and the featurizer: :class:`FeatureCache` is a
+:class:`~admet_hpo.data.molecule_cache.MoleculeSetCache` (one key per set of distinct SMILES and
+featurizer id: its classes, feature sizes and the chemprop version; kept in memory for the last
+:data:`MEMORY_ENTRIES` keys, on disk under ``<cache_dir>/features/``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import ClassVar
 
 import chemprop
 import numpy as np
 from chemprop.data import MolGraph
 from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer
 
+from admet_hpo.data.molecule_cache import MoleculeSetCache, clear_memory, distinct_smiles
 from admet_hpo.data.molecules import parse_smiles
-from admet_hpo.data.storage import atomic_write, resolve_cache_dir
 from admet_hpo.data.table import MoleculeTable
 
-logger = logging.getLogger(__name__)
-
 MEMORY_ENTRIES = 4
-_MEMORY: OrderedDict[str, list[MolGraph]] = OrderedDict()
 _FIELDS = ("V", "E", "edge_index", "rev_edge_index")
 
 
@@ -74,12 +61,16 @@ def _unpack(arrays: dict[str, np.ndarray]) -> list[MolGraph]:
     ]
 
 
-class FeatureCache:
+class FeatureCache(MoleculeSetCache[list[MolGraph]]):
     """Graphs for the rows of tables, cached in memory and under ``cache_dir`` (see module docstring).
 
     ``cache_dir=None`` uses :func:`admet_hpo.data.storage.resolve_cache_dir`; ``persist=False`` keeps the
     cache in memory only. ``featurized`` counts molecules this object had to featurise itself.
     """
+
+    subdir: ClassVar[str] = "features"
+    memory_entries: ClassVar[int] = MEMORY_ENTRIES
+    memory: ClassVar[OrderedDict[str, object]] = OrderedDict()
 
     def __init__(
         self,
@@ -87,35 +78,26 @@ class FeatureCache:
         featurizer: SimpleMoleculeMolGraphFeaturizer | None = None,
         persist: bool = True,
     ) -> None:
+        super().__init__(cache_dir, persist)
         self.featurizer = featurizer if featurizer is not None else SimpleMoleculeMolGraphFeaturizer()
-        self.directory = resolve_cache_dir(cache_dir) / "features" if persist else None
-        self.featurized = 0
 
-    def key(self, distinct_smiles: np.ndarray) -> str:
-        """The cache key of a sorted array of distinct SMILES strings under this featurizer."""
-        digest = hashlib.sha256(featurizer_id(self.featurizer).encode())
-        digest.update("\x1f".join(distinct_smiles).encode())
-        return digest.hexdigest()[:32]
+    @property
+    def featurized(self) -> int:
+        """Molecules this object featurised itself (neither in memory nor on disk)."""
+        return self.computed
+
+    def identity(self) -> str:
+        return featurizer_id(self.featurizer)
 
     def graphs(self, table: MoleculeTable) -> list[MolGraph]:
         """One graph per row of ``table`` (rows with the same SMILES share one graph object)."""
-        distinct, row_to_distinct = np.unique(table.smiles.astype(str), return_inverse=True)
+        distinct, row_to_distinct = distinct_smiles(table.smiles)
         if len(distinct) == 0:
             return []
-        key = self.key(distinct)
-        graphs = _MEMORY.get(key)
-        if graphs is None:
-            graphs = self._read(key, len(distinct))
-            if graphs is None:
-                graphs = self._featurize(distinct)
-                self._write(key, graphs)
-            _MEMORY[key] = graphs
-            while len(_MEMORY) > MEMORY_ENTRIES:
-                _MEMORY.popitem(last=False)
-        _MEMORY.move_to_end(key)
+        graphs = self.lookup(distinct)
         return [graphs[i] for i in row_to_distinct]
 
-    def _featurize(self, distinct: np.ndarray) -> list[MolGraph]:
+    def compute(self, distinct: np.ndarray) -> list[MolGraph]:
         graphs = []
         for smiles in distinct:
             mol = parse_smiles(smiles)
@@ -124,44 +106,18 @@ class FeatureCache:
                     f"cannot featurise unparsable SMILES {smiles!r}; load tables with load_table"
                 )
             graphs.append(self.featurizer(mol))
-        self.featurized += len(distinct)
         return graphs
 
-    def _path(self, key: str) -> Path | None:
-        return None if self.directory is None else self.directory / f"{key}.npz"
+    def to_arrays(self, value: list[MolGraph]) -> dict[str, np.ndarray]:
+        return _pack(value)
 
-    def _read(self, key: str, expected: int) -> list[MolGraph] | None:
-        path = self._path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {name: stored[name] for name in (*_FIELDS, "n_atoms", "n_edges")}
-            graphs = _unpack(arrays)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            logger.warning("feature cache %s is unreadable (%s); featurising again", path, exc)
-            return None
+    def from_arrays(self, arrays: np.lib.npyio.NpzFile, expected: int) -> list[MolGraph]:
+        graphs = _unpack({name: arrays[name] for name in (*_FIELDS, "n_atoms", "n_edges")})
         if len(graphs) != expected:
-            logger.warning(
-                "feature cache %s holds %d graphs, expected %d; featurising again",
-                path,
-                len(graphs),
-                expected,
-            )
-            return None
+            raise ValueError(f"it holds {len(graphs)} graphs, expected {expected}")
         return graphs
-
-    def _write(self, key: str, graphs: list[MolGraph]) -> None:
-        path = self._path(key)
-        if path is None:
-            return
-        arrays = _pack(graphs)
-        try:
-            atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
-        except OSError as exc:
-            logger.warning("cannot write feature cache %s (%s); continuing without it", path, exc)
 
 
 def clear_memory_cache() -> None:
-    """Forget the graphs held in this process (the on-disk cache is kept)."""
-    _MEMORY.clear()
+    """Forget the graphs and descriptors held in this process (the on-disk caches are kept)."""
+    clear_memory()

@@ -11,7 +11,10 @@ Rows are grouped before they are assigned, so the records of one molecule (same 
   training set and val/test get many small ones.
 - ``random``: groups are molecules, in seeded random order.
 - ``column``: the table's split column (values train / val / test, validated on load); a molecule with
-  records in two parts is an error.
+  records in two parts is an error, unless ``molecules_may_cross`` is set: then the column is followed
+  as it is (the per-endpoint protocols of published benchmarks, where a molecule can be a training
+  record of one endpoint and a test record of another) and a warning gives the number of molecules
+  whose records sit in more than one part.
 
 Groups are placed in order into the first part (train, val, test) that still has room for them under
 its target size ``sizes[k] * n_rows``; a group that fits nowhere goes to the part with the most room
@@ -20,6 +23,7 @@ left. The split hash is :func:`admet_hpo.data.hashing.split_assignment_hash` of 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Literal
 
@@ -33,6 +37,8 @@ from admet_hpo.data.reading import location_word
 from admet_hpo.data.table import MoleculeTable, SplitIndices
 from admet_hpo.data.validation import SPLIT_VALUES, describe_rows
 from admet_hpo.errors import DataValidationError
+
+logger = logging.getLogger(__name__)
 
 SplitMethod = Literal["scaffold", "random", "column"]
 
@@ -92,7 +98,9 @@ def _seeded_order(groups: np.ndarray, sizes: Sequence[float], seed: int, big_fir
     return np.concatenate([order[big], order[~big]])
 
 
-def _column_parts(table: MoleculeTable, molecules: np.ndarray, split_col: str) -> np.ndarray:
+def _column_parts(
+    table: MoleculeTable, molecules: np.ndarray, split_col: str, molecules_may_cross: bool
+) -> np.ndarray:
     if table.split is None:
         raise DataValidationError(
             f"{table.source}: split method 'column' needs a split column; set data.split_col to the column "
@@ -102,7 +110,15 @@ def _column_parts(table: MoleculeTable, molecules: np.ndarray, split_col: str) -
     parts = np.array([index_of[value] for value in table.split], dtype=np.int8)
     pairs = np.unique(np.stack([molecules, parts]), axis=1)
     straddling = np.flatnonzero(np.bincount(pairs[0]) > 1)
-    if len(straddling):
+    if len(straddling) and molecules_may_cross:
+        logger.warning(
+            "%s: column %r: %d molecule(s) have records in more than one split (split.molecules_may_cross "
+            "is true): a molecule's records in one part inform predictions of its records in another",
+            table.source,
+            split_col,
+            len(straddling),
+        )
+    elif len(straddling):
         where = location_word(table.source)
         bad_rows = np.flatnonzero(molecules == straddling[0])
         found = ", ".join(f"{table.split[row]} at {where} {table.lines[row]}" for row in bad_rows[:5])
@@ -110,7 +126,8 @@ def _column_parts(table: MoleculeTable, molecules: np.ndarray, split_col: str) -
         raise DataValidationError(
             f"{table.source}: column {split_col!r}: {len(straddling)} molecule(s) with records in more than "
             f"one split, first {table.smiles[bad_rows[0]]!r} at {rows} ({found}); expected all records of "
-            "one molecule in the same split"
+            "one molecule in the same split (or set split.molecules_may_cross: true for per-endpoint "
+            "splits)"
         )
     return parts
 
@@ -121,12 +138,14 @@ def split_table(
     sizes: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     split_col: str = "split",
+    molecules_may_cross: bool = False,
 ) -> SplitIndices:
     """Split ``table`` by ``method`` (see the module docstring); ``sizes`` are train/val/test fractions
-    (ignored for ``column``), ``split_col`` only names the column in messages."""
+    (ignored for ``column``), ``split_col`` only names the column in messages; ``molecules_may_cross``
+    (``column`` only) lets a molecule's records sit in different parts."""
     molecules = molecule_codes(table)
     if method == "column":
-        parts = _column_parts(table, molecules, split_col)
+        parts = _column_parts(table, molecules, split_col, molecules_may_cross)
     elif method in ("scaffold", "random"):
         groups = _scaffold_groups(table, molecules) if method == "scaffold" else molecules
         parts = _place_groups(

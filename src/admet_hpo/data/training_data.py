@@ -140,6 +140,7 @@ def load_training_data(
         sizes=config.split.sizes,
         seed=config.split.seed,
         split_col=config.data.split_col or "split",
+        molecules_may_cross=config.split.molecules_may_cross,
     )
     check_training_labels(table, split, config.split.method)
     check_condition_ratios(config, table, split, space)

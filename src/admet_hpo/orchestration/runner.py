@@ -107,8 +107,10 @@ def prepare_study(session: StudySession) -> optuna.Study:
     The Optuna study is named :func:`versioned_study_name`: a changed search space opens a new version
     instead of crashing on Optuna's changed-distribution error; a new version is warm-started from the
     previous one (:func:`~admet_hpo.search.warm_start.warm_start_new_version`). Study user attributes
-    record the study file, the base name and the space hash.
+    record the study file, the base name and the space hash. The baseline trial is enqueued here, once
+    (:func:`~admet_hpo.search.baseline.enqueue_baseline`).
     """
+    from admet_hpo.search.baseline import enqueue_baseline
     from admet_hpo.tracking.store import ensure_tracking_store
 
     study = session.study
@@ -121,13 +123,14 @@ def prepare_study(session: StudySession) -> optuna.Study:
         direction=study.direction,
         load_if_exists=True,
     )
-    warm_start_new_version(study, optuna_study, session.storage)
     for key, value in (
         (STUDY_FILE_ATTR, str(study.source)),
         (BASE_NAME_ATTR, study.name),
         (SPACE_HASH_ATTR, space_hash(study.space)),
     ):
         optuna_study.set_user_attr(key, value)
+    enqueue_baseline(optuna_study, study, session.storage, study.storage)  # trial 0, then the warm start
+    warm_start_new_version(study, optuna_study, session.storage)
     ensure_tracking_store(study.mlflow_tracking_uri)
     session.tracker(optuna_study)
     session.optuna_studies[(name, 0)] = optuna_study

@@ -31,10 +31,12 @@ from admet_hpo.masking import mask_text
 from admet_hpo.search.algorithms import pruning_steps
 from admet_hpo.search.space import apply_parameters, simplex_share_attrs, suggest
 from admet_hpo.tracking.keys import (
+    BASELINE_ATTR,
     DEVICE_ATTR,
     EPOCHS_ATTR,
     ERROR_ATTR,
     OUTPUT_ATTR,
+    TEST_METRICS_ATTR,
     WORKER_ATTR,
     trial_parameters,
 )
@@ -75,6 +77,15 @@ def final_metrics(result: TrainingResult) -> dict[str, float]:
     for split, bounds in (("best_val", result.val_bounds), ("test", result.test_bounds)):
         flat |= flatten_bound_agreement(bounds, split)
     return flat
+
+
+def stored_test_metrics(result: TrainingResult) -> dict[str, float | None]:
+    """The trial's :data:`~admet_hpo.tracking.keys.TEST_METRICS_ATTR`: final test metrics per task and
+    their task means (``test/<task>/<metric>``, ``test/mean_<metric>``), NaN as None (JSON)."""
+    from admet_hpo.training.metrics import flatten_task_metrics
+
+    flat = flatten_task_metrics(result.test_metrics, "test") if result.test_metrics else {}
+    return {key: value if math.isfinite(value) else None for key, value in flat.items()}
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -165,13 +176,15 @@ class TrialObjective:
             raise
         value = self.metric_value(result)
         trial.set_user_attr(DEVICE_ATTR, result.device)
+        test_metrics = stored_test_metrics(result)
+        trial.set_user_attr(TEST_METRICS_ATTR, test_metrics)
         self.tracker.defer(self.tracker.log_final_metrics, run_id, final_metrics(result))
         self.tracker.defer(self.tracker.log_checkpoint, run_id, result.checkpoint_path)
         self.tracker.defer(self.tracker.log_file, run_id, result.model_path)
         if result.predictions_path is not None:
             self.tracker.defer(self.tracker.log_file, run_id, result.predictions_path)
         self.tracker.defer(self.tracker.finish_trial, run_id, TrialState.COMPLETE, value=value)
-        self._save_note(trial, run_id, result, value)
+        self._save_note(trial, run_id, result.epochs_run, value, test_metrics)
         return value
 
     def metric_value(self, result: TrainingResult) -> float:
@@ -188,12 +201,28 @@ class TrialObjective:
             raise KeyError(f"metric {metric!r} is not among the epoch metrics {sorted(best_epoch)}")
         return float(best_epoch[metric])
 
-    def _save_note(self, trial: optuna.Trial, run_id: str, result: TrainingResult, value: float) -> None:
+    def _save_note(
+        self,
+        trial: optuna.Trial,
+        run_id: str,
+        epochs: int,
+        value: float,
+        test_metrics: dict[str, float | None],
+    ) -> None:
+        """The trial's dashboard note: study metric, epochs and test metrics, beside the baseline trial's
+        when the study has a completed one (see :mod:`admet_hpo.search.baseline`)."""
+        from admet_hpo.search.baseline import find_baseline
         from admet_hpo.tracking.notes import dashboard_note, save_trial_note
         from admet_hpo.tracking.ui import MlflowUi
 
-        metrics = {self.study.metric: value, "epochs": float(result.epochs_run)}
-        metrics |= {f"test {task} RMSE": m.rmse for task, m in result.test_metrics.items()}
+        metrics: dict[str, float | None] = {self.study.metric: value, "epochs": float(epochs)}
+        metrics |= test_metrics
+        is_baseline = trial.user_attrs.get(BASELINE_ATTR) is True
+        baseline = None if is_baseline else find_baseline(trial.study.get_trials(deepcopy=False))
+        compared = None
+        if baseline is not None and baseline.state == TrialState.COMPLETE:
+            compared = {self.study.metric: baseline.value, "epochs": baseline.user_attrs.get(EPOCHS_ATTR)}
+            compared |= baseline.user_attrs.get(TEST_METRICS_ATTR, {})
         ui = MlflowUi.of(self.study)
         local = ui.start_command is not None  # no tracking server: the artifacts are a folder to show
         note = dashboard_note(
@@ -204,5 +233,8 @@ class TrialObjective:
             parameters=trial_parameters(trial.params, trial.user_attrs),
             artifacts=self.tracker.run_link(run_id) if local else None,
             ui_command=ui.start_command,
+            baseline=compared,
+            baseline_number=None if baseline is None else baseline.number,
+            is_baseline=is_baseline,
         )
         save_trial_note(trial.study, trial._trial_id, note)

@@ -20,6 +20,7 @@ from admet_hpo.config.training import TrainerConfig, TrainingConfig, load_traini
 from admet_hpo.errors import ConfigError
 from admet_hpo.masking import mask_url
 from admet_hpo.search.algorithms import build_pruner, build_sampler
+from admet_hpo.search.baseline import baseline_warnings
 from admet_hpo.search.space import ineffective_parameters, space_hash
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.training.devices import plan_devices, visible_gpus
@@ -89,9 +90,8 @@ def _check_study(path: Path) -> FileReport:
         f"study {study.name!r} -> Optuna study {versioned_study_name(study)!r}: {parameters} parameter(s) "
         f"from {files} search space file(s), storage {mask_url(study.storage)}"
     )
-    return FileReport(
-        path, "study", summary, devices + ineffective_parameters(study.base_training, study.space)
-    )
+    notes = devices + ineffective_parameters(study.base_training, study.space) + baseline_warnings(study)
+    return FileReport(path, "study", summary, notes)
 
 
 def _check_space(path: Path) -> FileReport:

@@ -1,10 +1,11 @@
 """Warm start of a new study version from the previous version's completed trials.
 
 A changed search space gives a new Optuna study (:mod:`admet_hpo.search.versioning`). When that version
-is new (it has no trial yet), :func:`warm_start_new_version` enqueues the best ``warm_start.top_k``
-parameter sets of the *previous version*, best first, among its completed trials whose parameters fit the
-new space; the new version's first trials train them again, so the sampler learns from results measured
-in the new version, under its pruner and budget (they count as ordinary trials).
+is new (no trial yet besides its baseline, trial 0), :func:`warm_start_new_version` enqueues the best
+``warm_start.top_k`` parameter sets of the *previous version*, best first, among its completed trials
+whose parameters fit the new space; the new version's next trials train them again, so the sampler
+learns from results measured in the new version, under its pruner and budget (they count as ordinary
+trials).
 
 - **Previous version**: among the other versions of the study in the storage (same name, another space
   hash), the one with the most recent completed trial.
@@ -29,6 +30,7 @@ from optuna.trial import FixedTrial, FrozenTrial, TrialState
 
 from admet_hpo.search.space import suggest
 from admet_hpo.search.versioning import study_versions
+from admet_hpo.tracking.keys import BASELINE_ATTR
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -84,8 +86,10 @@ def warm_start_new_version(
     (turned off, not a new version, or no previous version)."""
     if not study.warm_start.enabled or WARM_START_ATTR in optuna_study.user_attrs:
         return None
-    if optuna_study.get_trials(deepcopy=False):
-        return None
+    if any(
+        trial.user_attrs.get(BASELINE_ATTR) is not True for trial in optuna_study.get_trials(deepcopy=False)
+    ):
+        return None  # not a new version: it has trials besides its baseline
     source = previous_version(study, optuna_study, storage)
     if source is None:
         return None

@@ -36,6 +36,12 @@ ERROR_ATTR = "error"
 EPOCHS_ATTR = "epochs_run"
 OUTPUT_ATTR = "output_dir"
 WORKER_ATTR = "worker"
+#: ``True`` on the study's baseline trial: the base training config itself, enqueued as the study's
+#: first trial (see :mod:`admet_hpo.search.baseline`).
+BASELINE_ATTR = "baseline"
+#: A completed trial's final test metrics, ``{"test/<task>/<metric>": value, "test/mean_<metric>":
+#: value}`` (as logged to MLflow; NaN stored as None).
+TEST_METRICS_ATTR = "test_metrics"
 #: The device Lightning trained the trial on (``cpu``, ``cuda:0``: a worker's first visible GPU).
 DEVICE_ATTR = "device"
 #: The night (ISO date) a trial of a nightly sweep ran in.
@@ -89,12 +95,9 @@ def mlflow_key(name: str) -> str:
 USER_TAG = "mlflow.user"
 SOURCE_NAME_TAG = "mlflow.source.name"
 SOURCE_TYPE_TAG = "mlflow.source.type"
-GIT_COMMIT_TAG = "mlflow.source.git.commit"
 
 # --- the study's summary on its parent run, updated after every trial ------------------------------------
 
-#: Trial user attribute marking the baseline trial (the base training config, untouched by the space).
-BASELINE_ATTR = "baseline"
 BEST_VALUE_METRIC = "best_value"
 BEST_TRIAL_METRIC = "best_trial"
 #: Metrics counting the study's trials by state (``trials_complete``, ``trials_pruned``, ``trials_failed``).

@@ -32,7 +32,10 @@ def _markdown_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _format_value(value: float) -> str:
+def _format_value(value: float | None) -> str:
+    if value is None:
+        return "–"
+    value = float(value)
     return str(value) if math.isnan(value) or math.isinf(value) else f"{value:.6g}"
 
 
@@ -42,13 +45,16 @@ def _format_parameter(value: object) -> str:
 
 def dashboard_note(
     trial_number: int,
-    metrics: Mapping[str, float],
+    metrics: Mapping[str, float | None],
     run_id: str,
     link: str | None,
     *,
     parameters: Mapping[str, object] | None = None,
     artifacts: str | None = None,
     ui_command: str | None = None,
+    baseline: Mapping[str, float | None] | None = None,
+    baseline_number: int | None = None,
+    is_baseline: bool = False,
 ) -> str:
     """Markdown for a trial's optuna-dashboard note: a table of ``metrics`` (in the given order), a table
     of the ``parameters`` as applied (simplex shares, not raw draws; see
@@ -58,11 +64,23 @@ def dashboard_note(
     artifact URI (shown as code beside the run id); None shows the run id only. ``artifacts`` (a local
     artifact folder) is shown beside a run page link; ``ui_command`` is the command that serves the
     MLflow UI the link points to, for a store that has no server of its own.
+
+    ``baseline`` (the same keys, from the study's baseline trial ``baseline_number``) adds a column with
+    its values beside this trial's; ``is_baseline`` titles the note as the baseline trial's. A value of
+    None (missing) shows as a dash.
     """
-    lines = [f"### Trial {trial_number}", ""]
-    if metrics:
+    title = f"### Trial {trial_number}" + (" (baseline: the base training config)" if is_baseline else "")
+    lines = [title, ""]
+    if metrics and baseline is not None:
+        lines += [f"| metric | this trial | baseline (trial {baseline_number}) |", "|---|---|---|"]
+        lines += [
+            f"| {_markdown_cell(name)} | {_format_value(v)} | {_format_value(baseline.get(name))} |"
+            for name, v in metrics.items()
+        ]
+        lines.append("")
+    elif metrics:
         lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {_markdown_cell(name)} | {_format_value(float(v))} |" for name, v in metrics.items()]
+        lines += [f"| {_markdown_cell(name)} | {_format_value(v)} |" for name, v in metrics.items()]
         lines.append("")
     if parameters:
         lines += ["| parameter (as applied) | value |", "|---|---|"]

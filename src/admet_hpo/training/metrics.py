@@ -109,8 +109,68 @@ def flatten_task_metrics(metrics: dict[str, TaskMetrics], prefix: str) -> dict[s
     for task, values in metrics.items():
         for name in METRIC_NAMES:
             flat[f"{prefix}/{task}/{name}"] = getattr(values, name)
+    flat |= {f"{prefix}/mean_{name}": value for name, value in task_means(metrics).items()}
+    return flat
+
+
+def task_means(metrics: dict[str, TaskMetrics]) -> dict[str, float]:
+    """``{"rmse": ..., "pearson_r": ...}``: each metric's mean over the tasks where it is finite (NaN when
+    it is finite for none)."""
+    means = {}
     for name in METRIC_NAMES:
         column = np.array([getattr(v, name) for v in metrics.values()], dtype=float)
         finite = column[np.isfinite(column)]
-        flat[f"{prefix}/mean_{name}"] = float(finite.mean()) if finite.size else float("nan")
-    return flat
+        means[name] = float(finite.mean()) if finite.size else float("nan")
+    return means
+
+
+#: Whether a higher value of each metric is better (``True``) or a lower one (``False``).
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "pearson_r": True,
+    "spearman_rho": True,
+}
+
+#: The study metric that needs no task name: the validation loss on standardised targets.
+VAL_LOSS = "val_loss"
+
+
+def study_metric_names(task_names: tuple[str, ...]) -> list[str]:
+    """Every epoch metric a study can optimise (and prune on): ``val_loss``, the validation task means
+    ``val/mean_<metric>`` and the per-task ``val/<task>/<metric>`` of ``task_names``, in report order."""
+    names = [VAL_LOSS, *(f"val/mean_{name}" for name in METRIC_NAMES)]
+    return names + [f"val/{task}/{name}" for task in task_names for name in METRIC_NAMES]
+
+
+def study_metric_problem(metric: str, direction: str, task_names: tuple[str, ...]) -> tuple[str, str] | None:
+    """Why ``metric`` with ``direction`` cannot be a study's objective, as ``(key, message)`` with
+    ``key`` the study-file key at fault (``metric`` or ``direction``); None when it can.
+
+    A name that is not in :func:`study_metric_names` is refused with the valid forms and the closest
+    valid name; a test metric is refused (the test split is kept for the final report); a direction
+    against the metric's sense (``minimize`` of a correlation, ``maximize`` of an error) is refused.
+    """
+    import difflib
+
+    names = study_metric_names(task_names)
+    if metric not in names:
+        if metric.startswith("test/"):
+            return "metric", (
+                f"{metric!r} is a test metric; a study optimises a validation metric (the test split is "
+                f"only for the final report): use {'val/' + metric.removeprefix('test/')!r}"
+            )
+        close = difflib.get_close_matches(metric, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        tasks = ", ".join(task_names) or "the data's target columns"
+        return "metric", (
+            f"unknown study metric {metric!r}{hint}; expected val_loss, val/mean_<metric> or "
+            f"val/<task>/<metric> with <metric> one of {', '.join(METRIC_NAMES)} and <task> one of {tasks}"
+        )
+    higher = metric != VAL_LOSS and HIGHER_IS_BETTER[metric.rsplit("/", 1)[-1].removeprefix("mean_")]
+    expected = "maximize" if higher else "minimize"
+    if direction != expected:
+        sense = "higher" if higher else "lower"
+        return "direction", f"{metric!r} is better when {sense}: use direction: {expected}"
+    return None

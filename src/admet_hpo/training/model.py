@@ -53,8 +53,14 @@ def build_mpnn(
     n_tasks: int,
     target_scaler: StandardScaler,
     criterion: cnn.metrics.ChempropMetric | None = None,
+    descriptor_scaler: StandardScaler | None = None,
 ) -> SinglePassMPNN:
     """A bond message-passing MPNN with a ``n_tasks``-output regression FFN.
+
+    ``descriptor_scaler`` (fitted on the training split's extra molecule features, chemprop's ``X_d``)
+    widens the FFN input by its feature count and becomes the model's ``X_d_transform``, as in
+    ``chemprop train``: training and validation datasets hold scaled features, and outside training
+    (prediction, ``chemprop predict``) the model scales raw features itself.
 
     The FFN learns standardised targets (the training loss, ``criterion`` or by default masked MSE, is
     computed on them; ``val_loss`` is the same criterion on the validation batches); its output transform
@@ -70,7 +76,8 @@ def build_mpnn(
     aggregation = _AGGREGATIONS[model.aggregation]()
     predictor = cnn.RegressionFFN(
         n_tasks=n_tasks,
-        input_dim=message_passing.output_dim,
+        input_dim=message_passing.output_dim
+        + (0 if descriptor_scaler is None else descriptor_scaler.n_features_in_),
         hidden_dim=model.ffn_hidden_dim,
         n_layers=model.ffn_num_layers,
         dropout=model.dropout,
@@ -84,6 +91,9 @@ def build_mpnn(
         predictor,
         batch_norm=model.batch_norm,
         metrics=[cnn.metrics.MSE()],
+        X_d_transform=None
+        if descriptor_scaler is None
+        else cnn.ScaleTransform.from_standard_scaler(descriptor_scaler),
         warmup_epochs=optim.warmup_epochs,
         init_lr=optim.init_lr,
         max_lr=optim.max_lr,

@@ -25,7 +25,7 @@ from admet_hpo.training.callbacks import EpochHistoryCallback, EpochListener, Sa
 from admet_hpo.training.censoring import record_plain_criterion, training_criterion, training_view
 from admet_hpo.training.curriculum_callback import CurriculumCallback
 from admet_hpo.training.devices import DevicePlan, RankProcesses, plan_devices, trainer_arguments
-from admet_hpo.training.metrics import TaskMetrics, per_task_metrics
+from admet_hpo.training.metrics import TaskMetrics, per_task_metrics, task_means
 from admet_hpo.training.model import build_mpnn, fit_target_scaler
 from admet_hpo.training.prediction import evaluation_loader, predict, write_predictions
 
@@ -134,6 +134,7 @@ def _train(
 ) -> TrainingResult | None:
     """:func:`train` in one rank of ``plan``; None in ranks other than 0, right after fitting."""
     from admet_hpo.data.datasets import build_molecule_dataset
+    from admet_hpo.data.descriptors import molecule_descriptors
     from admet_hpo.data.featurize import FeatureCache
     from admet_hpo.data.training_data import check_training_labels, load_training_data
 
@@ -158,11 +159,17 @@ def _train(
         raise DataValidationError(f"{table.source}: the validation split has no labelled rows")
 
     features = FeatureCache()
+    descriptors = molecule_descriptors(table.smiles, config.model.descriptors)
     scaler = fit_target_scaler(seen.targets[train_rows])
-    train_set = build_molecule_dataset(seen, train_rows, features)
-    val_set = build_molecule_dataset(seen, val_rows, features)
+    train_set = build_molecule_dataset(seen, train_rows, features, descriptors)
+    val_set = build_molecule_dataset(seen, val_rows, features, descriptors)
     train_set.normalize_targets(scaler)
     val_set.normalize_targets(scaler)
+    # chemprop's X_d convention: scaler fitted on the training split, train and val hold scaled values
+    # (the model keeps its X_d_transform off while it trains and validates), evaluation feeds raw ones
+    descriptor_scaler = None if descriptors is None else train_set.normalize_inputs("X_d")
+    if descriptor_scaler is not None:
+        val_set.normalize_inputs("X_d", descriptor_scaler)
 
     batch_sampler = training_batch_sampler(config, seen.subset(train_rows), plan.world_size, rank)
     train_loader = DataLoader(
@@ -174,7 +181,12 @@ def _train(
     val_loader = evaluation_loader(val_set, config.trainer.batch_size, config.trainer.num_workers)
 
     model = build_mpnn(
-        config.model, config.optim, len(table.target_names), scaler, training_criterion(config.censored)
+        config.model,
+        config.optim,
+        len(table.target_names),
+        scaler,
+        training_criterion(config.censored),
+        descriptor_scaler,
     )
     output_dir = Path(config.output_dir)
     checkpoint = ModelCheckpoint(
@@ -226,13 +238,16 @@ def _train(
 
     best_path = Path(checkpoint.best_model_path)
     best_model = MPNN.load_from_checkpoint(best_path, map_location="cpu")
-    val_eval = evaluate(best_model, table, val_rows, evaluation_loader(val_set, 256))
+    raw_val_set = (
+        val_set if descriptors is None else build_molecule_dataset(table, val_rows, features, descriptors)
+    )
+    val_eval = evaluate(best_model, table, val_rows, evaluation_loader(raw_val_set, 256))
     test_eval = (
         evaluate(
             best_model,
             table,
             test_rows,
-            evaluation_loader(build_molecule_dataset(table, test_rows, features), 256),
+            evaluation_loader(build_molecule_dataset(table, test_rows, features, descriptors), 256),
         )
         if len(test_rows)
         else ({}, {}, np.empty((0, len(table.target_names))))
@@ -287,7 +302,8 @@ def resume_epoch(checkpoint_path: Path) -> int:
 
 
 def write_result(result: TrainingResult, path: Path) -> None:
-    """Write the run's summary (best val loss, per-task metrics, history, hashes) as JSON."""
+    """Write the run's summary (best val loss, per-task metrics and their means over tasks, history,
+    hashes) as JSON."""
     payload = {
         "best_val_loss": result.best_val_loss,
         "epochs_run": result.epochs_run,
@@ -299,6 +315,8 @@ def write_result(result: TrainingResult, path: Path) -> None:
         "device": result.device,
         "val": {task: vars(m) for task, m in result.val_metrics.items()},
         "test": {task: vars(m) for task, m in result.test_metrics.items()},
+        "val_mean": task_means(result.val_metrics),
+        "test_mean": task_means(result.test_metrics),
         "val_bounds": {task: vars(b) for task, b in result.val_bounds.items()},
         "test_bounds": {task: vars(b) for task, b in result.test_bounds.items()},
         "history": result.history,

@@ -174,6 +174,22 @@ def test_study_level_data_completes_or_replaces_the_base_data(
             "mlflow.ui_url",
             "expected an http:// or https:// address",
         ),
+        (
+            {"metric": "val/mean_pearson", "direction": "maximize"},
+            "metric",
+            "unknown study metric 'val/mean_pearson' \\(did you mean 'val/mean_pearson_r'\\?\\); expected "
+            "val_loss, val/mean_<metric> or val/<task>/<metric> with <metric> one of rmse, mae, r2, "
+            "pearson_r, spearman_rho and <task> one of logD, solubility, clearance, permeability, toxicity",
+        ),
+        ({"metric": "val/logP/rmse"}, "metric", "unknown study metric 'val/logP/rmse'"),
+        ({"metric": "test/mean_rmse"}, "metric", "is a test metric.*use 'val/mean_rmse'"),
+        ({"metric": "val/mean_pearson_r"}, "direction", "better when higher: use direction: maximize"),
+        (
+            {"metric": "val/logD/mae", "direction": "maximize"},
+            "direction",
+            "better when lower: use direction: minimize",
+        ),
+        ({"metric": "val_loss", "direction": "maximize"}, "direction", "use direction: minimize"),
     ],
 )
 def test_study_errors_name_file_and_key(
@@ -207,3 +223,29 @@ def test_an_override_that_breaks_the_base_config_names_the_study(study_file: Cal
         match=r"overrides is invalid:\n.*s\.yaml: <top level>: trainer\.max_epochs \(2\) must exceed",
     ):
         load_study(path)
+
+
+@pytest.mark.parametrize(
+    ("metric", "direction"),
+    [
+        ("val_loss", "minimize"),
+        ("val/mean_pearson_r", "maximize"),
+        ("val/mean_spearman_rho", "maximize"),
+        ("val/mean_rmse", "minimize"),
+        ("val/logD/r2", "maximize"),
+        ("val/toxicity/mae", "minimize"),
+    ],
+)
+def test_validation_metrics_of_the_targets_are_study_metrics(
+    study_file: Callable[..., Path], metric: str, direction: str
+) -> None:
+    study = load_study(study_file(metric=metric, direction=direction))
+    assert (study.metric, study.direction) == (metric, direction)
+
+
+def test_metric_of_an_explicit_target_column(study_file: Callable[..., Path]) -> None:
+    data = {"path": "t.csv", "target_cols": ["Caco-2 (Papp)"]}
+    study = load_study(study_file(data=data, metric="val/Caco-2 (Papp)/pearson_r", direction="maximize"))
+    assert study.metric == "val/Caco-2 (Papp)/pearson_r"
+    with pytest.raises(ConfigError, match=r"<task> one of Caco-2 \(Papp\)$"):
+        load_study(study_file(data=data, metric="val/logD/rmse"))

@@ -46,6 +46,10 @@ def test_defaults_and_relative_paths_resolve_from_the_config_folder(tmp_path: Pa
             r"unknown phase 'cool'",
         ),
         ("data: {dataset: demo}\nsampling: {batches: {condition_ratio: {a: -1}}}\n", r"weights must be >= 0"),
+        (
+            "data: {dataset: demo}\nsplit: {method: scaffold, molecules_may_cross: true}\n",
+            r"split: .*molecules_may_cross applies to method 'column' only \(method is 'scaffold'",
+        ),
         ("- just\n- a list\n", r"expected a mapping"),
         ("data: [unclosed\n", r"invalid YAML at line"),
         ("data: !!python/object/apply:os.system [echo hi]\n", r"invalid YAML"),

@@ -133,3 +133,20 @@ def test_column_split_needs_the_split_column(demo_table: MoleculeTable) -> None:
         DataValidationError, match=r"split method 'column' needs a split column; set data\.split_col"
     ):
         split_table(demo_table, "column")
+
+
+def test_column_split_with_crossing_allowed_keeps_the_column_and_warns(write_csv, caplog) -> None:
+    path = write_csv("smiles,y,fold\nCCO,1,train\nCCN,2,val\nOCC,3,test\nCCN,4,train\nCCC,5,train\n")
+    table = load_table(path, TableSpec(target_cols=("y",), split_col="fold"))
+    with caplog.at_level("WARNING", logger="admet_hpo.data.splits"):
+        split = split_table(table, "column", split_col="fold", molecules_may_cross=True)
+    assert (split.train.tolist(), split.val.tolist(), split.test.tolist()) == ([0, 3, 4], [1], [2])
+    assert "2 molecule(s) have records in more than one split" in caplog.text
+
+
+def test_column_split_without_crossing_molecules_does_not_warn(write_csv, caplog) -> None:
+    path = write_csv("smiles,y,fold\nCCO,1,train\nCCN,2,val\nCCC,3,test\n")
+    table = load_table(path, TableSpec(target_cols=("y",), split_col="fold"))
+    with caplog.at_level("WARNING", logger="admet_hpo.data.splits"):
+        split_table(table, "column", split_col="fold", molecules_may_cross=True)
+    assert caplog.text == ""

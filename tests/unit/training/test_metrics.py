@@ -99,3 +99,15 @@ def test_correlations_are_nan_when_predictions_differ_only_by_rounding() -> None
     flat = np.array([[5.0], [5.0 + 1e-10], [5.0 + 2e-10]])  # distinct ranks, no real spread
     metrics = per_task_metrics(y, flat, ("x",))["x"]
     assert math.isnan(metrics.pearson_r) and math.isnan(metrics.spearman_rho)
+
+
+def test_every_metric_has_a_sense_and_every_study_metric_a_direction() -> None:
+    from admet_hpo.training.metrics import HIGHER_IS_BETTER, study_metric_names, study_metric_problem
+
+    assert set(HIGHER_IS_BETTER) == set(METRIC_NAMES)
+    names = study_metric_names(("a", "b/c"))
+    assert names[:6] == ["val_loss", *(f"val/mean_{m}" for m in METRIC_NAMES)]
+    assert len(names) == 6 + 2 * len(METRIC_NAMES)
+    for name in names:
+        good = [d for d in ("minimize", "maximize") if study_metric_problem(name, d, ("a", "b/c")) is None]
+        assert len(good) == 1, name
