@@ -98,12 +98,15 @@ def use_write_ahead_log(engine: sqlalchemy.engine.Engine) -> None:
 
 def is_transient(error: BaseException) -> bool:
     """Whether a storage error may go away by itself: a connection that was lost, refused or invalidated,
-    a deadlock or lock timeout (database ``OperationalError`` / ``InterfaceError``), or a locked SQLite
-    file. Optuna's :class:`StorageInternalError` is judged by the database error it wraps. Data errors,
-    integrity errors, schema errors and everything else are not transient."""
+    a deadlock or lock timeout (database ``OperationalError`` / ``InterfaceError``), a session whose
+    connection was lost mid-transaction (``PendingRollbackError``: usable again once rolled back), or a
+    locked SQLite file. Optuna's :class:`StorageInternalError` is judged by the database error it wraps.
+    Data errors, integrity errors, schema errors and everything else are not transient."""
     import sqlalchemy.exc
 
     cause = error.__cause__ if isinstance(error, StorageInternalError) else error
+    if isinstance(cause, sqlalchemy.exc.PendingRollbackError):
+        return True
     if not isinstance(cause, sqlalchemy.exc.DBAPIError):
         return False
     if cause.connection_invalidated:
@@ -176,7 +179,9 @@ def _retried(name: str) -> Callable[..., Any]:
     @functools.wraps(method)
     def retried(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
         parent = getattr(super(ResilientRDBStorage, self), name)
-        return retry_transient(lambda: parent(*args, **kwargs), name, self.retry_policy)
+        return retry_transient(
+            lambda: parent(*args, **kwargs), name, self.retry_policy, on_retry=self.discard_session
+        )
 
     return retried
 
@@ -195,6 +200,11 @@ class ResilientRDBStorage(RDBStorage):
         self.retry_policy = retry_policy or RetryPolicy()
         super().__init__(url, **kwargs)
 
+    def discard_session(self, _: BaseException | None = None) -> None:
+        """Drop this thread's SQLAlchemy session before a retry: one whose connection was lost inside a
+        transaction refuses every later call until rolled back, which Optuna's rollback may not do."""
+        self.scoped_session.remove()
+
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
@@ -208,9 +218,10 @@ class ResilientRDBStorage(RDBStorage):
                     return True  # an earlier attempt committed before its connection was lost
                 raise
 
-        def note_retry(_: BaseException) -> None:
+        def note_retry(error: BaseException) -> None:
             nonlocal retrying
             retrying = True
+            self.discard_session(error)
 
         return retry_transient(attempt, "set_trial_state_values", self.retry_policy, on_retry=note_retry)
 

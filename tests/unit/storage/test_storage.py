@@ -108,6 +108,14 @@ def test_open_storage_errors_mask_the_password(tmp_path: Path) -> None:
         (wrapped(operational("x", PsycopgLikeError("server closed the connection unexpectedly"))), True),
         (wrapped(operational("no such column: x")), False),
         (ValueError("database is locked"), False),
+        (
+            wrapped(
+                sqlalchemy.exc.PendingRollbackError(
+                    "Can't reconnect until invalid transaction is rolled back"
+                )
+            ),
+            True,
+        ),
     ],
 )
 def test_transient_errors_are_lost_connections_deadlocks_and_busy_sqlite(
