@@ -323,27 +323,6 @@ def _base_training(config: StudyConfig, source: Path, base_dir: Path) -> Trainin
         ) from None
 
 
-def _task_names(base: TrainingConfig) -> tuple[str, ...]:
-    """The base config's target columns: ``data.target_cols``, or the known data set's own (none when the
-    data set name is unknown: that is reported when the data is loaded)."""
-    if base.data.target_cols:
-        return tuple(base.data.target_cols)
-    from admet_hpo.data.known.registry import KNOWN_DATASETS
-
-    known = KNOWN_DATASETS.get(base.data.dataset or "")
-    return () if known is None else tuple(known.target_cols)
-
-
-def _check_metric(config: StudyConfig, base: TrainingConfig, source: Path) -> None:
-    """The study metric must be an epoch metric of these targets, optimised in its own sense."""
-    from admet_hpo.training.metrics import study_metric_problem
-
-    problem = study_metric_problem(config.metric, config.direction, _task_names(base))
-    if problem is not None:
-        key, message = problem
-        raise ConfigError(f"{source}: {key}: {message}")
-
-
 @dataclass(frozen=True)
 class Locations:
     """Where a study's outputs, Optuna storage and MLflow tracking store go when given from outside the
@@ -376,7 +355,6 @@ def load_study(path: Path, locations: Locations | None = None) -> Study:
     base_dir = source.resolve().parent
     space = load_search_spaces([_resolved(base_dir, file) for file in config.search_spaces])
     base_training = _base_training(config, source, base_dir)
-    _check_metric(config, base_training, source)
     working_dir = Path.cwd()
     if given.output_dir is not None:
         output_dir = _resolved(working_dir, given.output_dir)

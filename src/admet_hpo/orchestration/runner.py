@@ -129,8 +129,13 @@ def prepare_study(session: StudySession) -> optuna.Study:
         (SPACE_HASH_ATTR, space_hash(study.space)),
     ):
         optuna_study.set_user_attr(key, value)
-    enqueue_baseline(optuna_study, study, session.storage, study.storage)  # trial 0, then the warm start
-    warm_start_new_version(study, optuna_study, session.storage)
+    lock = study_lock(session.storage, session.storage.get_study_id_from_name(name), study.storage)
+    lock.acquire()  # several launchers preparing at once enqueue the baseline (trial 0) and warm start once
+    try:
+        enqueue_baseline(optuna_study, study)
+        warm_start_new_version(study, optuna_study, session.storage)
+    finally:
+        lock.release()
     ensure_tracking_store(study.mlflow_tracking_uri)
     session.tracker(optuna_study)
     session.optuna_studies[(name, 0)] = optuna_study

@@ -102,11 +102,13 @@ class StudySession:
     ) -> StudySession:
         """Load ``study_file`` with the locations of :func:`resolve_locations` (flags as given here) and
         the ``--set key.path=value`` overrides ``sets`` of its base training config
-        (:func:`~admet_hpo.config.overrides.override_study`)."""
+        (:func:`~admet_hpo.config.overrides.override_study`); its metric is checked
+        (:func:`~admet_hpo.search.metric.check_study_metric`)."""
         from admet_hpo.config.overrides import override_study
+        from admet_hpo.search.metric import check_study_metric
 
         locations = resolve_locations(storage=storage, tracking_uri=tracking_uri, output_dir=output_dir)
-        return cls(override_study(load_study(study_file, locations), sets))
+        return cls(check_study_metric(override_study(load_study(study_file, locations), sets)))
 
     def for_study(self, study: Study) -> StudySession:
         """A session of another version of this study (e.g. a data version of a nightly sweep) sharing

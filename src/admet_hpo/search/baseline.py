@@ -50,7 +50,6 @@ from admet_hpo.tracking.keys import BASELINE_ATTR, simplex_raw_name
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.storages import BaseStorage
     from optuna.trial import FrozenTrial
 
     from admet_hpo.config.study import Study
@@ -172,15 +171,11 @@ def find_baseline(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     return (alive or marked or [None])[-1]
 
 
-def enqueue_baseline(
-    optuna_study: optuna.Study, study: Study, storage: BaseStorage, database_url: str | None = None
-) -> int | None:
+def enqueue_baseline(optuna_study: optuna.Study, study: Study) -> int | None:
     """Enqueue the baseline trial of ``study`` unless it has one already that did not fail (see the
-    module docstring); returns the new trial's number, or None when nothing was enqueued. The check and
-    the enqueueing hold the study lock of ``storage`` (``database_url``: the study file's storage, for a
-    lock through the storage proxy). Warnings of :func:`baseline_warnings` are logged."""
-    from admet_hpo.storage.rdb import study_lock
-
+    module docstring); returns the new trial's number, or None when nothing was enqueued. The caller holds
+    the study lock (:func:`admet_hpo.orchestration.runner.prepare_study`), so workers preparing at once
+    enqueue it once. Warnings of :func:`baseline_warnings` are logged."""
     for warning in baseline_warnings(study):
         log.warning("%s", warning)
     if not study.config.baseline:
@@ -188,14 +183,9 @@ def enqueue_baseline(
     params, problems = baseline_params(study.base_training, study.space)
     if problems:
         return None
-    lock = study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name), database_url)
-    lock.acquire()
-    try:
-        existing = find_baseline(optuna_study.get_trials(deepcopy=False))
-        if existing is not None and existing.state != TrialState.FAIL:
-            return None
-        optuna_study.enqueue_trial(params, user_attrs={BASELINE_ATTR: True})
-        waiting = optuna_study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        return find_baseline(waiting).number  # type: ignore[union-attr]
-    finally:
-        lock.release()
+    existing = find_baseline(optuna_study.get_trials(deepcopy=False))
+    if existing is not None and existing.state != TrialState.FAIL:
+        return None
+    optuna_study.enqueue_trial(params, user_attrs={BASELINE_ATTR: True})
+    waiting = optuna_study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    return find_baseline(waiting).number  # type: ignore[union-attr]

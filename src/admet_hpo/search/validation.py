@@ -21,6 +21,7 @@ from admet_hpo.errors import ConfigError
 from admet_hpo.masking import mask_url
 from admet_hpo.search.algorithms import build_pruner, build_sampler
 from admet_hpo.search.baseline import baseline_warnings
+from admet_hpo.search.metric import check_study_metric
 from admet_hpo.search.space import ineffective_parameters, space_hash
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.training.devices import plan_devices, visible_gpus
@@ -79,7 +80,7 @@ def _device_warnings(source: Path, trainer: TrainerConfig) -> list[str]:
 
 
 def _check_study(path: Path) -> FileReport:
-    study = load_study(path)
+    study = check_study_metric(load_study(path))
     devices = _device_warnings(path, study.base_training.trainer)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental-feature notices are not problems of the file

@@ -12,6 +12,7 @@ import pytest
 from admet_hpo.config.locations import absolute_sqlite_url
 from admet_hpo.config.study import load_study
 from admet_hpo.errors import ConfigError
+from admet_hpo.search.metric import check_study_metric
 
 ALPHA = {"path": "sampling.task_oversampling.alpha", "type": "float", "low": 0.0, "high": 1.0}
 
@@ -197,7 +198,7 @@ def test_study_errors_name_file_and_key(
 ) -> None:
     path = study_file(**extra)
     with pytest.raises(ConfigError) as info:
-        load_study(path)
+        check_study_metric(load_study(path))  # as every command opens a study (the metric last)
     assert re.search(rf"^{re.escape(str(path))}: {re.escape(key)}: .*{expected}", str(info.value), re.M), str(
         info.value
     )

@@ -58,7 +58,7 @@ def test_baseline_params_give_back_the_base_config(write_space: Callable[..., Pa
     params, problems = baseline_params(base, space)
     assert problems == []
     assert "depth" not in params, "aggregation 'norm' leaves the conditional depth inactive"
-    assert set(params) == {*PARAMETERS, "ratio.human", "ratio.rat"} - {"ratio", "depth"}
+    assert set(params) == {*PARAMETERS, "ratio.human.raw", "ratio.rat.raw"} - {"ratio", "depth"}
     assert params["hidden"] == 300 and params["batch_size"] == 64 and params["batch_norm"] is False
     rebuilt = apply_parameters(base, space, values_from_params(space, params))
     got, expected = values_at_paths(rebuilt, space), values_at_paths(base, space)
@@ -145,16 +145,16 @@ def test_enqueued_once_as_trial_zero_and_again_only_after_it_failed(
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     storage = open_storage(url)
     optuna_study = optuna.create_study(study_name="b-x", storage=storage)
-    assert enqueue_baseline(optuna_study, study, storage, url) == 0
-    assert enqueue_baseline(optuna_study, study, storage, url) is None, "a waiting baseline is kept"
+    assert enqueue_baseline(optuna_study, study) == 0
+    assert enqueue_baseline(optuna_study, study) is None, "a waiting baseline is kept"
     [trial] = optuna_study.get_trials()
     assert trial.state == TrialState.WAITING and trial.user_attrs == {BASELINE_ATTR: True}
     running = optuna_study.ask()
     assert running.number == 0 and running.suggest_int("hidden", 100, 600, step=100) == 300
     optuna_study.tell(running, state=TrialState.FAIL)
-    assert enqueue_baseline(optuna_study, study, storage, url) == 1, "a failed baseline is enqueued again"
+    assert enqueue_baseline(optuna_study, study) == 1, "a failed baseline is enqueued again"
     assert find_baseline(optuna_study.get_trials()).number == 1
-    assert enqueue_baseline(optuna_study, study, storage, url) is None
+    assert enqueue_baseline(optuna_study, study) is None
 
 
 def test_no_baseline_when_the_study_turns_it_off(write_yaml: Callable[..., Path], tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_no_baseline_when_the_study_turns_it_off(write_yaml: Callable[..., Path]
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     storage = open_storage(url)
     optuna_study = optuna.create_study(study_name="b-x", storage=storage)
-    assert enqueue_baseline(optuna_study, study, storage, url) is None
+    assert enqueue_baseline(optuna_study, study) is None
     assert optuna_study.get_trials() == []
 
 
