@@ -246,7 +246,9 @@ def test_validation_metrics_of_the_targets_are_study_metrics(
 
 def test_metric_of_an_explicit_target_column(study_file: Callable[..., Path]) -> None:
     data = {"path": "t.csv", "target_cols": ["Caco-2 (Papp)"]}
-    study = load_study(study_file(data=data, metric="val/Caco-2 (Papp)/pearson_r", direction="maximize"))
+    study = check_study_metric(
+        load_study(study_file(data=data, metric="val/Caco-2 (Papp)/pearson_r", direction="maximize"))
+    )
     assert study.metric == "val/Caco-2 (Papp)/pearson_r"
     with pytest.raises(ConfigError, match=r"<task> one of Caco-2 \(Papp\)$"):
-        load_study(study_file(data=data, metric="val/logD/rmse"))
+        check_study_metric(load_study(study_file(data=data, metric="val/logD/rmse")))
