@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,3 +27,18 @@ def isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     patcher.setenv("ADMET_HPO_CACHE", str(cache))
     yield cache
     patcher.undo()
+
+
+#: Variables that move a study's storage, tracking store and outputs (flag > environment > study file).
+LOCATION_VARIABLES = ("ADMET_HPO_STORAGE", "MLFLOW_TRACKING_URI", "ADMET_HPO_OUTPUT")
+
+
+@pytest.fixture(autouse=True)
+def no_location_variables() -> Iterator[None]:
+    """Every test starts and ends without the location variables: one that sets them (or a library that
+    does, as ``mlflow.set_tracking_uri`` sets ``MLFLOW_TRACKING_URI``) cannot move another test's study."""
+    for name in LOCATION_VARIABLES:
+        os.environ.pop(name, None)
+    yield
+    for name in LOCATION_VARIABLES:
+        os.environ.pop(name, None)

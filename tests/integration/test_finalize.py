@@ -5,6 +5,7 @@ predictions compared with ``chemprop predict`` run on every member, the register
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,13 +162,19 @@ def test_the_registered_model_loads_with_pyfunc_and_predicts(finalized, predicte
     assert run.data.tags["admet_hpo.role"] == "ensemble" and run.info.status == "FINISHED"
     assert run.data.metrics["test/mean_rmse"] == pytest.approx(manifest.metrics["test/mean_rmse"])
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    environment = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(study.mlflow_tracking_uri)
     mlflow.set_registry_uri(study.mlflow_tracking_uri)
     try:
         model = mlflow.pyfunc.load_model("models:/final-itest/1")
-    finally:
+    finally:  # MLflow also sets the environment variables (for subprocesses): put them back too
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+        for name, value in environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     assert model.metadata.get_input_schema().input_names() == ["smiles"]
     assert model.metadata.get_output_schema().input_names() == prediction_columns(manifest.task_names)
     out = model.predict(pd.DataFrame({"smiles": [*GOOD_SMILES, "not a smiles"]}))

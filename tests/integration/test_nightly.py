@@ -131,7 +131,9 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
     loads: list[object] = []
     with pytest.MonkeyPatch.context() as patch:  # a night hashes and trains on one load of the data
         patch.setattr(
-            training_data, "load_training_data", lambda config: loads.append(config) or load(config)
+            training_data,
+            "load_training_data",
+            lambda config, **kwargs: loads.append(config) or load(config, **kwargs),
         )
         first = run_nightly(StudySession(study), date.fromisoformat(NIGHT_1))
     assert len(loads) == 1

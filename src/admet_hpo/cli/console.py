@@ -96,12 +96,20 @@ class _InterruptedTrialFilter(logging.Filter):
         self._after_interruption = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, KeyboardInterrupt):
+        if _reports_interruption(record):
             self._after_interruption = True
             return False
         follows, self._after_interruption = self._after_interruption, False
         return not (follows and record.getMessage().endswith("failed with value None."))
+
+
+def _reports_interruption(record: logging.LogRecord) -> bool:
+    """Whether ``record`` carries a KeyboardInterrupt: its exception, or, once the secret masking has
+    rendered the traceback into ``exc_text`` (and dropped ``exc_info``), that traceback's last line."""
+    if record.exc_info:
+        return isinstance(record.exc_info[1], KeyboardInterrupt)
+    last = (record.exc_text or "").rstrip().rsplit("\n", 1)[-1]
+    return last == "KeyboardInterrupt" or last.startswith("KeyboardInterrupt:")
 
 
 _INTERRUPTED_TRIAL_FILTER = _InterruptedTrialFilter()
