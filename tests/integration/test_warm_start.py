@@ -60,12 +60,13 @@ def test_a_widened_space_warm_starts_from_the_previous_version(tmp_path: Path) -
     assert f"warm start: 2 best parameter set(s) of {old_version.study_name}" in second.output
     new_version = optuna.load_study(study_name=versioned_study_name(new), storage=new.storage)
     trials = new_version.get_trials()
-    assert trials[0].params == old_version.best_trial.params
+    assert trials[0].user_attrs["baseline"] is True  # the base config first, then the warm start
+    assert trials[1].system_attrs["fixed_params"] == old_version.best_trial.params
     assert (
-        trials[0].user_attrs["warm_start_from"] == f"{old_version.study_name}#{old_version.best_trial.number}"
+        trials[1].user_attrs["warm_start_from"] == f"{old_version.study_name}#{old_version.best_trial.number}"
     )
-    assert trials[0].state == optuna.trial.TrialState.COMPLETE
-    assert [t.state for t in trials[1:]] == [optuna.trial.TrialState.WAITING]  # the second set, next run
+    states = optuna.trial.TrialState
+    assert [t.state for t in trials] == [states.COMPLETE, states.WAITING, states.WAITING]  # budget 1 ran
 
     _write_study(tmp_path, {**LR, "low": 1.0e-5})  # widened again: a night opens the next version
     night = CliRunner().invoke(app, ["nightly", str(study_file), "--date", "2026-12-01", "-q"])
