@@ -8,13 +8,14 @@ README shows generated figures, never hand-typed ones.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import platform
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,13 @@ def replace_block(readme: Path, name: str, content: str) -> bool:
         return False
     readme.write_text(pattern.sub(lambda m: m[1] + content.strip() + "\n" + m[2], text), encoding="utf-8")
     return True
+
+
+def save_record(record: Any, path: Path) -> Path:
+    """Write a run record (a dataclass whose ``bench`` holds the benchmark table's ``path``) as JSON, the
+    file ``--report-from`` reads back; the folder is created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = asdict(record)
+    payload["bench"] = {**record.bench, "path": str(record.bench["path"])}
+    path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    return path

@@ -43,11 +43,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench_arms import write_study_file
 from bench_data import BenchTable, prepare_bench_table, use_cache_dir
 from bench_eval import METRICS, TaskScore, mean_sd, task_mean, verdict
-from bench_report import Clock, fmt, markdown_table, replace_block, write_csv
+from bench_report import Clock, fmt, markdown_table, replace_block, save_record, write_csv
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -221,7 +220,7 @@ class Outcome:
 def _prepare_process(context: Context) -> None:
     import torch
 
-    os.environ["ADMET_HPO_CACHE"] = str(context.cache_dir)
+    use_cache_dir(context.cache_dir)
     torch.set_num_threads(1)
 
 
@@ -283,13 +282,8 @@ def search(context: Context, arm: str) -> Outcome:
 
     _prepare_process(context)
     folder = context.work_dir / arm
-    if (folder / "optuna.db").exists():
-        raise FileExistsError(f"{folder} already holds a study; remove it or choose another --work-dir")
-    folder.mkdir(parents=True, exist_ok=True)
     mapping = study_mapping(arm, context.bench, context.trials, context.epochs, folder)
-    path = folder / "study.yaml"
-    path.write_text(yaml.safe_dump(mapping, sort_keys=False), encoding="utf-8")
-    study = load_study(path)
+    study = load_study(write_study_file(mapping, folder / "study.yaml"))
     started = time.perf_counter()
     with StudySession(study) as session:
         optuna_study = prepare_study(session)
@@ -347,11 +341,7 @@ class RunRecord:
     trainings: list[Outcome]
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = asdict(self)
-        payload["bench"] = {**self.bench, "path": str(self.bench["path"])}
-        path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-        return path
+        return save_record(self, path)
 
     @classmethod
     def load(cls, path: Path) -> RunRecord:

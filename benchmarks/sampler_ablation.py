@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from bench_arms import ARMS, RunSettings, compose_arm, write_study_file
 from bench_data import PPB_TASKS, BenchTable
 from bench_eval import METRICS, TaskScore, mean_sd, task_mean, verdict
-from bench_report import Clock, fmt, markdown_table, replace_block, write_csv
+from bench_report import Clock, fmt, markdown_table, replace_block, save_record, write_csv
 
 if TYPE_CHECKING:
     from admet_hpo.config.study import Study
@@ -348,11 +348,7 @@ class RunRecord:
     runs: list[SeedRun]
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = asdict(self)
-        payload["bench"] = {**self.bench, "path": str(self.bench["path"])}
-        path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-        return path
+        return save_record(self, path)
 
     @classmethod
     def load(cls, path: Path) -> RunRecord:
