@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import optuna
 from optuna.trial import TrialState
@@ -42,7 +42,14 @@ from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.search.warm_start import warm_start_new_version
 from admet_hpo.storage.budget import BudgetGate
 from admet_hpo.storage.rdb import study_lock
-from admet_hpo.tracking.keys import BASE_NAME_ATTR, SPACE_HASH_ATTR, STUDY_FILE_ATTR
+from admet_hpo.tracking.keys import (
+    BASE_NAME_ATTR,
+    ERROR_ATTR,
+    FIXED_PARAMS_SYSTEM_ATTR,
+    SPACE_HASH_ATTR,
+    STUDY_FILE_ATTR,
+    SURPLUS_ATTR,
+)
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
@@ -170,6 +177,11 @@ def remaining_trials(
     return max(budget - len(finished), 0)
 
 
+#: ``error`` of a surplus trial.
+SURPLUS_ERROR = (
+    "admitted while the study lock was lost (a dropped database connection) and the budget was then full"
+)
+
 #: ``optuna.error`` of the MLflow run of a trial that another worker failed while this one still ran it.
 TAKEN_OVER_ERROR = (
     "the trial was failed by another worker (its heartbeats did not reach the storage within the grace "
@@ -189,11 +201,30 @@ class _WorkerObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.trial_number = trial.number
+        queued_attrs = dict(trial.user_attrs)  # an enqueued trial's own attributes, before the tags
         self.objective.tag(trial)
-        if self.gate is not None:
-            self.gate.started()
+        if self.gate is not None and not self.gate.started():
+            _give_back_surplus(trial, queued_attrs)
         _reclaim_sigint()
         return self.objective(trial)
+
+
+class BudgetSurplusError(RuntimeError):
+    """The trial was admitted while the study lock was lost and the budget was full (it is not trained)."""
+
+
+def _give_back_surplus(trial: optuna.Trial, queued_attrs: dict[str, object]) -> NoReturn:
+    """Fail a surplus trial (see :mod:`admet_hpo.storage.budget`) before it trains: mark it, re-queue its
+    parameters if it came from the queue (a baseline, warm-start or re-queued trial is not lost), raise."""
+    trial.set_user_attr(SURPLUS_ATTR, True)
+    trial.set_user_attr(ERROR_ATTR, SURPLUS_ERROR)
+    running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    frozen = next(t for t in running if t.number == trial.number)
+    fixed_params = frozen.system_attrs.get(FIXED_PARAMS_SYSTEM_ATTR)
+    if fixed_params:
+        trial.study.enqueue_trial(fixed_params, user_attrs=queued_attrs)
+    log.warning("trial %d is beyond the budget (%s); not trained", trial.number, SURPLUS_ERROR)
+    raise BudgetSurplusError(SURPLUS_ERROR)
 
 
 class _WorkerRun:
@@ -223,6 +254,8 @@ class _WorkerRun:
         dead workers' trials and update the study's summary on the parent run (in the tracker's background
         thread)."""
         self.objective.trial_number = None
+        if trial.user_attrs.get(SURPLUS_ATTR):
+            return  # not a trial this invocation ran
         self.ran += 1
         self.ran_failed += trial.state == TrialState.FAIL
         self.close_stale_runs()

@@ -21,11 +21,18 @@ stops) or a slot is given back (it runs the next trial, which is the re-queued c
 trial when there is one, since Optuna hands out waiting trials first). Trials enqueued beyond the
 budget stay WAITING for a later run.
 
+A lost lock. The PostgreSQL lock lives in a database session: if the server ends that session (a
+restart, a terminated connection) between the count and the new trial, the lock is released and another
+worker can be admitted in between. So :meth:`BudgetGate.started` checks that the lock was held without
+interruption (:meth:`~admet_hpo.storage.rdb.StudyLock.intact`); if it was not, it takes the lock again and
+counts the claims, its own RUNNING trial included. Every worker admitted meanwhile has its trial RUNNING
+by then (it holds the lock until it has), so if the claims exceed the budget this worker's trial is the
+*surplus*: :meth:`started` returns False, and the worker fails that trial (marked as surplus) instead of
+training it. The budget of finished trials is thus met exactly even across lost connections.
+
 A worker also stops after ``max_starts`` trials of its own (so a study whose every trial fails ends) and
 at its deadline. The exactness needs the lock: with a database other than PostgreSQL or SQLite there is
-none, and concurrent workers may overshoot as with Optuna's callback. If the database connection holding
-the PostgreSQL lock is lost during the milliseconds between the count and the new trial, another worker
-can be admitted in that window; the budget is exact otherwise.
+none, and concurrent workers may overshoot as with Optuna's callback.
 """
 
 from __future__ import annotations
@@ -117,10 +124,24 @@ class BudgetGate:
             fail_stale_trials(self.optuna_study)
         return False
 
-    def started(self) -> None:
-        """The admitted trial is RUNNING in the storage: count it and let other workers count too."""
+    def started(self) -> bool:
+        """The admitted trial is RUNNING in the storage: count it and let other workers count too.
+
+        Returns whether the trial may run: False when the lock was lost since :meth:`admit` and the
+        claims, counted again under the lock, exceed the budget (the trial is surplus; see the module
+        docstring)."""
         self.starts += 1
+        if self.lock.intact():
+            self.lock.release()
+            return True
+        log.warning("the study lock was lost while a trial was admitted; counting the budget again")
         self.lock.release()
+        self.lock.acquire()
+        try:
+            finished, running = self.counts()
+        finally:
+            self.lock.release()
+        return finished + running <= self.budget
 
     def release(self) -> None:
         """Release the study lock if this worker holds it (after the optimisation, whatever ended it)."""

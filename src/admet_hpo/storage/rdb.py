@@ -366,6 +366,10 @@ class StudyLock(Protocol):
     def release(self) -> None:
         """Release the lock; a no-op when it is not held."""
 
+    def intact(self) -> bool:
+        """Whether this worker has held the lock without interruption since it was acquired (False when
+        it is not held, or when the holder's database session ended in between, which released it)."""
+
 
 #: First key of the PostgreSQL advisory locks of admet-hpo (the second key is the study id).
 ADVISORY_LOCK_NAMESPACE = 0x41484F50
@@ -406,6 +410,21 @@ class PostgresStudyLock:
         self.release()
         self._connection = retry_transient(lock, "study lock", self._policy)
 
+    def intact(self) -> bool:
+        """The lock's transaction is still open on its connection: a statement in it succeeds (a session
+        the server ended, which released the lock, fails, and SQLAlchemy never reconnects inside an open
+        transaction)."""
+        import sqlalchemy
+        import sqlalchemy.exc
+
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute(sqlalchemy.text("SELECT 1"))
+        except sqlalchemy.exc.DBAPIError:
+            return False
+        return True
+
     def release(self) -> None:
         import sqlalchemy.exc
 
@@ -438,6 +457,10 @@ class FileStudyLock:
         self.release()
         self._lock.acquire()
 
+    def intact(self) -> bool:
+        """An ``flock`` is held until released or until this process ends."""
+        return self._lock.is_locked
+
     def release(self) -> None:
         self._lock.release(force=True)
 
@@ -452,6 +475,10 @@ class NoStudyLock:
 
     def release(self) -> None:
         """Nothing to release."""
+
+    def intact(self) -> bool:
+        """Nothing that could have been lost (and nothing that excludes other workers either)."""
+        return True
 
 
 def study_lock(storage: Any, study_id: int, database_url: str | None = None) -> StudyLock:

@@ -42,6 +42,9 @@ BASELINE_ATTR = "baseline"
 #: A completed trial's final test metrics, ``{"test/<task>/<metric>": value, "test/mean_<metric>":
 #: value}`` (as logged to MLflow; NaN stored as None).
 TEST_METRICS_ATTR = "test_metrics"
+#: ``True`` on a trial failed before training because the budget was full when it started: it was
+#: admitted while the study lock was lost (see :mod:`admet_hpo.storage.budget`).
+SURPLUS_ATTR = "budget_surplus"
 #: The device Lightning trained the trial on (``cpu``, ``cuda:0``: a worker's first visible GPU).
 DEVICE_ATTR = "device"
 #: The night (ISO date) a trial of a nightly sweep ran in.

@@ -26,12 +26,16 @@ class RecordingLock:
 
     def __init__(self) -> None:
         self.held = False
+        self.lost = False  # the holder's database session ended (the server released the lock)
         self.events: list[str] = []
 
     def acquire(self) -> None:
         assert not self.held, "acquired twice"
-        self.held = True
+        self.held, self.lost = True, False
         self.events.append("acquire")
+
+    def intact(self) -> bool:
+        return self.held and not self.lost
 
     def release(self) -> None:
         if self.held:
@@ -62,6 +66,26 @@ def test_admits_while_claims_leave_room_and_keeps_the_lock_until_the_trial_runs(
     assert gate.lock.held
     gate.started()
     assert not gate.lock.held and gate.starts == 1
+
+
+def test_a_trial_admitted_while_the_lock_was_lost_counts_again_and_is_surplus_if_over(tmp_path: Path) -> None:
+    storage, study = make_study(tmp_path, [TrialState.COMPLETE])
+    gate = gate_for(storage, study, budget=2)
+    assert gate.admit() is True
+    gate.lock.lost = True  # meanwhile another worker was admitted and started a trial
+    study.ask()
+    study.ask()  # this worker's trial: 1 finished + 2 running claims for a budget of 2
+    assert gate.started() is False
+    assert gate.lock.events == ["acquire", "release", "acquire", "release"] and not gate.lock.held
+
+    (tmp_path / "room").mkdir()
+    storage, study = make_study(tmp_path / "room", [TrialState.COMPLETE])
+    gate = gate_for(storage, study, budget=3)
+    assert gate.admit() is True
+    gate.lock.lost = True
+    study.ask()
+    study.ask()  # 1 finished + 2 running fit a budget of 3: the lost lock admitted no surplus
+    assert gate.started() is True and not gate.lock.held
 
 
 def test_stops_once_the_budget_is_finished_and_failed_trials_do_not_count(tmp_path: Path) -> None:
