@@ -68,11 +68,13 @@ def test_descriptors_widen_the_ffn_input_and_the_model_scales_them(with_rdkit2d,
     assert set(with_rdkit2d.test_metrics) == set(table.target_names)
 
 
-def test_chemprop_predict_loads_the_model_with_its_molecule_featurizer(with_rdkit2d, tmp_path: Path) -> None:
-    from admet_hpo.data.datasets import build_molecule_dataset
+def test_chemprop_and_hpo_predict_featurise_descriptors_alike(
+    with_rdkit2d, tmp_path: Path
+) -> None:
     from admet_hpo.data.featurize import FeatureCache
     from admet_hpo.data.loading import load_table
     from admet_hpo.data.table import TableSpec
+    from admet_hpo.finalize.ensemble import member_dataset
     from admet_hpo.training.prediction import evaluation_loader, predict
 
     smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
@@ -101,10 +103,8 @@ def test_chemprop_predict_loads_the_model_with_its_molecule_featurizer(with_rdki
     theirs = pd.read_csv(out)[list(with_rdkit2d.task_names)].to_numpy()
     table = load_table(tmp_path / "in.csv", TableSpec(target_cols=("y",)))
     model = MPNN.load_from_file(with_rdkit2d.model_path, map_location="cpu")
-    rows = np.arange(len(table))
-    dataset = build_molecule_dataset(
-        table, rows, FeatureCache(), molecule_descriptors(table.smiles, "rdkit2d")
-    )
+    # the prediction path of `hpo predict` (an ensemble member trained with descriptors)
+    dataset = member_dataset(small_config(tmp_path, "rdkit2d"), table, FeatureCache(persist=False))
     ours = predict(model, evaluation_loader(dataset, 8))
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 

@@ -9,7 +9,8 @@ transform). Without a transform both are in the table's units, and the predictio
 of the members' ``chemprop predict`` outputs.
 
 Molecules are featurised by :func:`member_dataset`, the training path
-(:func:`admet_hpo.data.datasets.build_molecule_dataset` over :class:`admet_hpo.data.featurize.FeatureCache`).
+(:func:`admet_hpo.data.datasets.build_molecule_dataset` over :class:`admet_hpo.data.featurize.FeatureCache`,
+with :func:`admet_hpo.data.descriptors.molecule_descriptors` for members trained with descriptors).
 A SMILES that RDKit cannot parse is not predicted: its row gets NaN and its reason in
 :attr:`EnsemblePrediction.errors`.
 """
@@ -29,6 +30,7 @@ from chemprop.models import MPNN
 from admet_hpo.config.loading import read_yaml_mapping, validate_mapping
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.data.datasets import build_molecule_dataset
+from admet_hpo.data.descriptors import molecule_descriptors
 from admet_hpo.data.featurize import FeatureCache
 from admet_hpo.data.molecules import smiles_error
 from admet_hpo.data.table import MoleculeTable
@@ -48,10 +50,22 @@ def prediction_columns(task_names: Sequence[str]) -> list[str]:
     return [column for task in task_names for column in (task, f"{task}{SD_SUFFIX}")]
 
 
-def member_dataset(config: TrainingConfig, table: MoleculeTable, cache: FeatureCache) -> MoleculeDataset:
+def member_dataset(
+    config: TrainingConfig,
+    table: MoleculeTable,
+    cache: FeatureCache,
+    descriptor_sets: dict[str, np.ndarray | None] | None = None,
+) -> MoleculeDataset:
     """The chemprop dataset a member trained with ``config`` predicts ``table``'s rows from: the same
-    featurisation as its training (the one place prediction turns molecules into model inputs)."""
-    return build_molecule_dataset(table, np.arange(len(table)), cache)
+    featurisation as its training (the one place prediction turns molecules into model inputs): the
+    graphs from ``cache`` and, for a member with ``model.descriptors``, the raw descriptors of that set
+    (the member's model scales them itself). ``descriptor_sets`` keeps the descriptors of ``table`` by set
+    name, so that members sharing a set compute it once."""
+    known = {} if descriptor_sets is None else descriptor_sets
+    name = config.model.descriptors
+    if name not in known:
+        known[name] = molecule_descriptors(table.smiles, name, persist=False)
+    return build_molecule_dataset(table, np.arange(len(table)), cache, known[name])
 
 
 def molecule_table(smiles: Sequence[str], task_names: Sequence[str], source: str) -> MoleculeTable:
@@ -109,10 +123,13 @@ class Ensemble:
 
     def member_predictions(self, table: MoleculeTable) -> np.ndarray:
         """Every member's predictions of ``table``'s rows, modelled scale: ``(members, rows, tasks)``."""
+        descriptor_sets: dict[str, np.ndarray | None] = {}
         outputs = [
             predict(
                 member.model,
-                evaluation_loader(member_dataset(member.config, table, self._features), _BATCH_SIZE),
+                evaluation_loader(
+                    member_dataset(member.config, table, self._features, descriptor_sets), _BATCH_SIZE
+                ),
             )
             for member in self.members
         ]
