@@ -68,9 +68,7 @@ def test_descriptors_widen_the_ffn_input_and_the_model_scales_them(with_rdkit2d,
     assert set(with_rdkit2d.test_metrics) == set(table.target_names)
 
 
-def test_chemprop_and_hpo_predict_featurise_descriptors_alike(
-    with_rdkit2d, tmp_path: Path
-) -> None:
+def test_chemprop_and_hpo_predict_featurise_descriptors_alike(with_rdkit2d, tmp_path: Path) -> None:
     from admet_hpo.data.featurize import FeatureCache
     from admet_hpo.data.loading import load_table
     from admet_hpo.data.table import TableSpec
