@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from admet_hpo.data.datasets import build_split_datasets
-from admet_hpo.data.featurize import FeatureCache, clear_memory_cache
+from admet_hpo.data.featurize import FeatureCache
 from admet_hpo.data.known import demo
 from admet_hpo.data.known.fetch import fetch_known
 from admet_hpo.data.known.registry import KNOWN_DATASETS
@@ -34,8 +34,8 @@ print(cache.featurized, len(graphs), int(sum(g.V.shape[0] for g in graphs)))
 """
 
 
-def test_a_fresh_process_reads_the_graphs_from_disk(tmp_path: Path) -> None:
-    clear_memory_cache()
+def test_a_fresh_process_reads_the_graphs_from_disk(forget_molecules, tmp_path: Path) -> None:
+    forget_molecules()
     table_path = fetch_known("demo", cache_dir=tmp_path)
     table = load_table(table_path, TableSpec(target_cols=demo.TARGETS))
     cache = FeatureCache(tmp_path)
@@ -61,8 +61,10 @@ def test_a_fresh_process_reads_the_graphs_from_disk(tmp_path: Path) -> None:
     assert n_atoms == sum(g.V.shape[0] for g in graphs)
 
 
-def test_full_multisource_featurised_once_then_loaded(shared_data_dir: Path, tmp_path: Path) -> None:
-    clear_memory_cache()
+def test_full_multisource_featurised_once_then_loaded(
+    forget_molecules, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    forget_molecules()
     path = fetch_known("adme_multisource", from_path=shared_data_dir, cache_dir=tmp_path)
     table = load_table(path, TableSpec(target_cols=KNOWN_DATASETS["adme_multisource"].target_cols))
     split = split_table(table, "scaffold", (0.8, 0.1, 0.1), seed=0)
@@ -72,7 +74,7 @@ def test_full_multisource_featurised_once_then_loaded(shared_data_dir: Path, tmp
     featurise_s = time.perf_counter() - start
     assert first.featurized == len(set(table.smiles))
     assert len(train) + len(val) + len(test) == len(table)
-    clear_memory_cache()
+    forget_molecules()
     start = time.perf_counter()
     second = FeatureCache(tmp_path)
     train_again, _, _ = build_split_datasets(table, split, second)

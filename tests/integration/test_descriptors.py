@@ -22,7 +22,6 @@ from admet_hpo.config.study import load_study
 from admet_hpo.config.training import TrainingConfig
 from admet_hpo.data import descriptors as descriptors_module
 from admet_hpo.data.descriptors import molecule_descriptors
-from admet_hpo.data.featurize import clear_memory_cache
 from admet_hpo.data.training_data import load_training_data
 from admet_hpo.search.versioning import versioned_study_name
 from admet_hpo.training.run import labelled_rows, train
@@ -108,9 +107,9 @@ def test_chemprop_and_hpo_predict_featurise_descriptors_alike(with_rdkit2d, tmp_
 
 
 def test_a_study_searches_descriptors_and_computes_them_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    forget_molecules, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clear_memory_cache()
+    forget_molecules()
     computed: list[int] = []
     real_compute = descriptors_module.DescriptorCache.compute
 

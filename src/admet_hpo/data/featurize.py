@@ -17,7 +17,7 @@ import numpy as np
 from chemprop.data import MolGraph
 from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer
 
-from admet_hpo.data.molecule_cache import MoleculeSetCache, clear_memory, distinct_smiles
+from admet_hpo.data.molecule_cache import MoleculeSetCache, distinct_smiles
 from admet_hpo.data.molecules import parse_smiles
 from admet_hpo.data.table import MoleculeTable
 
@@ -116,8 +116,3 @@ class FeatureCache(MoleculeSetCache[list[MolGraph]]):
         if len(graphs) != expected:
             raise ValueError(f"it holds {len(graphs)} graphs, expected {expected}")
         return graphs
-
-
-def clear_memory_cache() -> None:
-    """Forget the graphs and descriptors held in this process (the on-disk caches are kept)."""
-    clear_memory()

@@ -122,12 +122,3 @@ class MoleculeSetCache(ABC, Generic[V]):
 def distinct_smiles(smiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct SMILES strings of ``smiles`` and, per entry, its index among them."""
     return np.unique(np.asarray(smiles).astype(str), return_inverse=True)
-
-
-def clear_memory() -> None:
-    """Forget every value the caches of this process hold in memory (the files are kept)."""
-    pending = list(MoleculeSetCache.__subclasses__())
-    while pending:
-        cache_class = pending.pop()
-        cache_class.memory.clear()
-        pending.extend(cache_class.__subclasses__())

@@ -123,7 +123,7 @@ class CurriculumState:
     @property
     def probabilities(self) -> dict[str, float]:
         """Current phase's probability ``p_q`` per quality (sums to 1)."""
-        return dict(zip(self.qualities, self._weights[self.phase].tolist(), strict=True))
+        return self.phase_probabilities(self.phase)
 
     def phase_probabilities(self, phase: str) -> dict[str, float]:
         """Probability ``p_q`` per quality in ``phase``."""

@@ -17,16 +17,11 @@ from admet_hpo.data.descriptors import (
     clean_descriptors,
     molecule_descriptors,
 )
-from admet_hpo.data.featurize import clear_memory_cache
 
 SMILES = ["CCO", "c1ccccc1O", "CCO", "CC(=O)Nc1ccc(O)cc1"]
 
 
-@pytest.fixture(autouse=True)
-def empty_memory_cache():
-    clear_memory_cache()
-    yield
-    clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("forget_molecules")
 
 
 def test_every_config_choice_is_a_descriptor_set() -> None:
@@ -46,14 +41,16 @@ def test_values_are_chemprops_featurizers_and_repeats_share_rows(tmp_path: Path)
     assert molecule_descriptors(SMILES, "none", tmp_path) is None
 
 
-def test_computed_once_per_molecule_set_then_read_from_memory_and_disk(tmp_path: Path) -> None:
+def test_computed_once_per_molecule_set_then_read_from_memory_and_disk(
+    forget_molecules, tmp_path: Path
+) -> None:
     first = DescriptorCache("morgan_count", tmp_path)
     values = first.matrix(SMILES)
     assert first.computed == 3, "three distinct molecules"
     again = DescriptorCache("morgan_count", tmp_path)
     np.testing.assert_array_equal(again.matrix(SMILES[::-1])[::-1], values)
     assert again.computed == 0
-    clear_memory_cache()
+    forget_molecules()
     from_disk = DescriptorCache("morgan_count", tmp_path)
     np.testing.assert_array_equal(from_disk.matrix(SMILES), values)
     assert from_disk.computed == 0

@@ -13,7 +13,7 @@ from chemprop.data import MoleculeDatapoint, MoleculeDataset, collate_batch
 from chemprop.featurizers import MultiHotAtomFeaturizer, SimpleMoleculeMolGraphFeaturizer
 
 from admet_hpo.data.datasets import build_molecule_dataset, build_split_datasets
-from admet_hpo.data.featurize import FeatureCache, clear_memory_cache
+from admet_hpo.data.featurize import FeatureCache
 from admet_hpo.data.splits import split_table
 from admet_hpo.data.table import MoleculeTable
 
@@ -29,11 +29,7 @@ class CountingFeaturizer(SimpleMoleculeMolGraphFeaturizer):
         return super().__call__(mol, atom_features_extra, bond_features_extra)
 
 
-@pytest.fixture(autouse=True)
-def empty_memory_cache():
-    clear_memory_cache()
-    yield
-    clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("forget_molecules")
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +55,14 @@ def test_first_use_featurises_each_distinct_molecule_once(small_table: MoleculeT
     assert len(files) == 1 and files[0].suffix == ".npz", "one cache file, no temporary leftovers"
 
 
-def test_other_cache_objects_reuse_memory_then_disk(small_table: MoleculeTable, tmp_path: Path) -> None:
+def test_other_cache_objects_reuse_memory_then_disk(
+    forget_molecules, small_table: MoleculeTable, tmp_path: Path
+) -> None:
     original = FeatureCache(tmp_path, CountingFeaturizer()).graphs(small_table)
     in_memory = CountingFeaturizer()
     assert FeatureCache(tmp_path, in_memory).graphs(small_table)[3] is original[3]
     assert in_memory.calls == 0
-    clear_memory_cache()
+    forget_molecules()
     from_disk = CountingFeaturizer()
     graphs = FeatureCache(tmp_path, from_disk).graphs(small_table)
     assert from_disk.calls == 0
@@ -73,9 +71,11 @@ def test_other_cache_objects_reuse_memory_then_disk(small_table: MoleculeTable, 
             np.testing.assert_array_equal(getattr(mine, field), getattr(theirs, field))
 
 
-def test_targets_and_row_order_do_not_matter_for_the_key(small_table: MoleculeTable, tmp_path: Path) -> None:
+def test_targets_and_row_order_do_not_matter_for_the_key(
+    forget_molecules, small_table: MoleculeTable, tmp_path: Path
+) -> None:
     FeatureCache(tmp_path, CountingFeaturizer()).graphs(small_table)
-    clear_memory_cache()
+    forget_molecules()
     changed = replace(
         small_table.subset(np.arange(len(small_table))[::-1]), targets=small_table.targets[::-1] + 1
     )
@@ -93,27 +93,31 @@ def test_another_featurizer_gets_its_own_entry(small_table: MoleculeTable, tmp_p
     assert len(list((tmp_path / "features").iterdir())) == 2
 
 
-def test_memory_only_cache_writes_nothing(small_table: MoleculeTable, tmp_path: Path, monkeypatch) -> None:
+def test_memory_only_cache_writes_nothing(
+    forget_molecules, small_table: MoleculeTable, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("ADMET_HPO_CACHE", str(tmp_path))
     FeatureCache(persist=False, featurizer=CountingFeaturizer()).graphs(small_table)
-    clear_memory_cache()
+    forget_molecules()
     again = CountingFeaturizer()
     FeatureCache(persist=False, featurizer=again).graphs(small_table)
     assert again.calls == n_distinct(small_table)
     assert not (tmp_path / "features").exists()
 
 
-def test_unreadable_cache_file_is_rebuilt(small_table: MoleculeTable, tmp_path: Path, caplog) -> None:
+def test_unreadable_cache_file_is_rebuilt(
+    forget_molecules, small_table: MoleculeTable, tmp_path: Path, caplog
+) -> None:
     FeatureCache(tmp_path, CountingFeaturizer()).graphs(small_table)
     (cache_file,) = (tmp_path / "features").iterdir()
     cache_file.write_bytes(b"not a zip file")
-    clear_memory_cache()
+    forget_molecules()
     featurizer = CountingFeaturizer()
     with caplog.at_level(logging.WARNING, logger="admet_hpo.data.featurize"):
         FeatureCache(tmp_path, featurizer).graphs(small_table)
     assert featurizer.calls == n_distinct(small_table)
     assert "is unreadable" in caplog.text
-    clear_memory_cache()
+    forget_molecules()
     repaired = CountingFeaturizer()
     FeatureCache(tmp_path, repaired).graphs(small_table)
     assert repaired.calls == 0
