@@ -84,7 +84,7 @@ def build_tracked_study(directory: Path, *, tracking_server: str | None = None) 
         else:
             link = trial_run_url(tracking_server, tracker.experiment_id, run_id)
         notes[number] = dashboard_note(trial.number, {"val_loss": value or float("nan")}, run_id, link)
-        save_trial_note(optuna_study, trial._trial_id, notes[number])
+        save_trial_note(trial, notes[number])
         optuna_study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         run_ids[number] = run_id
     return TrackedStudy(

@@ -252,14 +252,15 @@ def test_worker_processes_share_the_parent_run(tracking_uri: str, tmp_path: Path
 def test_close_stale_runs_fails_the_runs_of_reaped_trials(tracking_uri: str, tmp_path: Path) -> None:
     storage = optuna.storages.RDBStorage(_storage_url(tmp_path), heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(study_name="stale", storage=storage)
-    tracker = StudyTracker(tracking_uri)
+    tracker, dead_worker = StudyTracker(tracking_uri), StudyTracker(tracking_uri)
     tracker.start_study(study)
+    dead_worker.start_study(study)
     done = study.ask()
     done_run = tracker.start_trial(done)
     tracker.finish_trial(done_run, TrialState.COMPLETE, value=1.0)
     study.tell(done, 1.0)
     dead = study.ask()
-    dead_run = tracker.start_trial(dead)
+    dead_run = dead_worker.start_trial(dead)
     storage.record_heartbeat(dead._trial_id)  # the worker's last sign of life
     time.sleep(2.2)
     live = study.ask()
@@ -268,6 +269,8 @@ def test_close_stale_runs_fails_the_runs_of_reaped_trials(tracking_uri: str, tmp
     assert tracker.close_stale_runs(study) == []  # the dead trial is still RUNNING in Optuna
     optuna.storages.fail_stale_trials(study)
     assert study.trials[dead.number].state == TrialState.FAIL
+    # the tracker that started a run leaves it to its own closing path (deferred, or the taken-over check)
+    assert dead_worker.close_stale_runs(study) == []
     assert tracker.close_stale_runs(study) == [dead_run]
     assert tracker.close_stale_runs(study) == []
 

@@ -237,4 +237,4 @@ class TrialObjective:
             baseline_number=None if baseline is None else baseline.number,
             is_baseline=is_baseline,
         )
-        save_trial_note(trial.study, trial._trial_id, note)
+        save_trial_note(trial, note)

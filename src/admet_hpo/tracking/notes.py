@@ -102,11 +102,9 @@ def dashboard_note(
     return "\n".join(lines) + "\n"
 
 
-def save_trial_note(study: optuna.Study, trial_id: int, markdown: str) -> None:
-    """Store ``markdown`` as the optuna-dashboard note of the trial with storage id ``trial_id``
-    (``trial._trial_id``, not the trial number); works for running and finished trials and replaces an
-    earlier note."""
-    import optuna
+def save_trial_note(trial: optuna.Trial, markdown: str) -> None:
+    """Store ``markdown`` as the optuna-dashboard note of ``trial`` (the running trial an objective
+    holds, or a finished one), replacing an earlier note."""
     from optuna_dashboard import save_note
 
-    save_note(optuna.Trial(study, trial_id), markdown)
+    save_note(trial, markdown)

@@ -152,7 +152,9 @@ class StudyTracker:
         self._study: tuple[str, str] | None = None  # (experiment id, parent run id) once start_study ran
         self._pending: dict[str, _PendingRun] = {}  # per trial run: buffered metrics, unfinished operations
         self._links: dict[str, str] = {}  # run id -> where a person finds it (see run_link)
-        self._closed: set[str] = set()  # run ids known to be closed (see close_stale_runs)
+        #: Run ids close_stale_runs need not check: closed or seen closed, or started by this tracker (its
+        #: own trials' runs are closed by their own path, often on the background thread).
+        self._settled: set[str] = set()
         self._unfinished: list[RunOperations | Future[None]] = []  # asynchronous work not yet waited for
         self._background: ThreadPoolExecutor | None = None  # runs deferred calls, one at a time, in order
         self._source_name = "hpo"  # mlflow.source.name: the study file once start_study has seen it
@@ -309,15 +311,16 @@ class StudyTracker:
         after their worker died: each gets the status of its trial's state (FAIL -> FAILED with
         :data:`STALE_RUN_ERROR` as ``optuna.error``). Returns the run ids closed.
 
-        Runs this tracker closed or found closed before are not asked about again, so MLflow is only
-        searched while some finished trial's run has not been seen closed."""
+        Runs this tracker started, closed or found closed before are not asked about again, so MLflow is
+        only searched while some other finished trial's run has not been seen closed (and a run of this
+        worker whose closing is still deferred is never closed twice)."""
         from optuna.trial import TrialState
 
         finished_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         trials_by_run = {
             trial.user_attrs[RUN_ID_ATTR]: trial
             for trial in study.get_trials(deepcopy=False, states=finished_states)
-            if trial.user_attrs.get(RUN_ID_ATTR) not in self._closed | {None}
+            if trial.user_attrs.get(RUN_ID_ATTR) not in self._settled | {None}
         }
         if not trials_by_run:
             return []
@@ -328,7 +331,7 @@ class StudyTracker:
         closed = []
         for run_id, trial in trials_by_run.items():
             if run_id not in running:
-                self._closed.add(run_id)
+                self._settled.add(run_id)
                 continue
             error = STALE_RUN_ERROR if trial.state == TrialState.FAIL else None
             self.finish_trial(run_id, trial.state, value=trial.value, error=error)
@@ -361,6 +364,7 @@ class StudyTracker:
         )
         run_id = run.info.run_id
         self._pending[run_id] = _PendingRun()
+        self._settled.add(run_id)
         self._links[run_id] = self._link(run)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         params = trial.params
@@ -488,7 +492,7 @@ class StudyTracker:
         metrics = [] if value is None else [Metric(VALUE_METRIC, float(value), int(time.time() * 1000), 0)]
         self._client.log_batch(run_id, metrics=metrics, tags=tags)
         self._client.set_terminated(run_id, status=status)
-        self._closed.add(run_id)
+        self._settled.add(run_id)
 
     def defer(self, call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Run ``call(*args, **kwargs)`` (a method of this tracker) on the tracker's background thread,

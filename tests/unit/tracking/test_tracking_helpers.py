@@ -95,8 +95,9 @@ def test_save_trial_note_replaces_the_note_of_a_finished_trial() -> None:
     study = optuna.create_study()
     study.optimize(lambda trial: 1.0, n_trials=2)
     first, second = study.trials
-    save_trial_note(study, second._trial_id, "old")
-    save_trial_note(study, second._trial_id, "**new**")
+    finished = optuna.Trial(study, second._trial_id)
+    save_trial_note(finished, "old")
+    save_trial_note(finished, "**new**")
     assert get_note(optuna.Trial(study, second._trial_id)) == "**new**"
     assert get_note(optuna.Trial(study, first._trial_id)) == ""
 
