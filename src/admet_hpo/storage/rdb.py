@@ -79,18 +79,27 @@ def engine_kwargs(url: str) -> dict[str, Any]:
 
 
 def use_write_ahead_log(engine: sqlalchemy.engine.Engine) -> None:
-    """Switch a SQLite study file to write-ahead logging (the mode is stored in the file).
+    """Switch a SQLite study file to write-ahead logging (the mode is stored in the file), with
+    ``synchronous=NORMAL`` on every connection of ``engine``.
 
     Each trial writes the storage a few dozen times (parameters, attributes, one report per epoch); with
-    SQLite's default rollback journal every commit syncs the journal and the database file; in WAL mode a
-    commit appends to the log and syncs it once, and readers never block the writer. The file stays
-    consistent after a crash. WAL needs the file on a local disk (not a network file system), which the
-    SQLite storage is documented for.
+    SQLite's default rollback journal every commit syncs the journal and the database file. In WAL mode
+    with ``synchronous=NORMAL`` a commit appends to the log without a sync, and the log is synced at each
+    checkpoint: the file stays consistent after a crash of a worker or of the machine, and a power loss
+    can take back the last commits before a checkpoint (trials that then show as RUNNING and are failed
+    and re-queued by their heartbeat). Readers never block the writer. WAL needs the file on a local disk
+    (not a network file system), which the SQLite storage is documented for.
     """
-    from sqlalchemy import text
+    from sqlalchemy import event, text
 
+    event.listen(engine, "connect", _synchronous_normal)
+    engine.dispose()  # connections pooled before the listener reconnect with it
     with engine.connect() as connection:
         connection.execute(text("PRAGMA journal_mode=WAL"))
+
+
+def _synchronous_normal(dbapi_connection: Any, _: object) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 # ------------------------------------------------------------------------------------- transient errors

@@ -318,3 +318,18 @@ def test_in_memory_sqlite_needs_no_lock() -> None:
     lock.acquire()
     lock.release()
     assert time.monotonic() - started < 5.0
+
+
+def test_a_sqlite_study_file_logs_ahead_and_syncs_at_checkpoints(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    optuna.create_study(study_name="s", storage=storage)  # works through the pooled connections
+    with storage.engine.connect() as connection:
+        journal, synchronous = (
+            connection.execute(sqlalchemy.text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "synchronous")
+        )
+    assert journal == "wal" and synchronous == 1  # NORMAL (FULL is 2)
+    other = sqlite3.connect(tmp_path / "optuna.db")  # the WAL mode is stored in the file
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    other.close()
+    storage.engine.dispose()
