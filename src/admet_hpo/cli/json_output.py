@@ -10,7 +10,6 @@ command to its model; ``hpo schema`` writes each model's JSON Schema as
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -220,17 +219,6 @@ def output_schemas() -> dict[str, str]:
         schema = {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema(mode="serialization")}
         texts[schema_file_name(command)] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     return texts
-
-
-def write_output_schemas(directory: Path) -> list[Path]:
-    """Write every ``--json`` schema into ``directory`` (created if needed); returns the written paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in output_schemas().items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
 
 
 def json_line(record: BaseModel) -> str:

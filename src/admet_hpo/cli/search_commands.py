@@ -80,10 +80,11 @@ def schema(
 ) -> None:
     """Write JSON Schemas of study, search-space and training-config files (for editor completion), and
     of every command's --json output (in OUTPUT/output)."""
-    from admet_hpo.cli.json_output import write_output_schemas
-    from admet_hpo.config.schemas import write_schemas
+    from admet_hpo.cli.json_output import output_schemas
+    from admet_hpo.config.schemas import generate_schemas, write_schema_files
 
-    for path in [*write_schemas(output), *write_output_schemas(output / "output")]:
+    written = write_schema_files(output, generate_schemas())
+    for path in [*written, *write_schema_files(output / "output", output_schemas())]:
         console.print(f"wrote {path}", highlight=False)
 
 

@@ -7,6 +7,7 @@ Editors with a YAML language server validate and complete a file whose first lin
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ def generate_schemas() -> dict[str, str]:
     return texts
 
 
-def write_schemas(directory: Path) -> list[Path]:
-    """Write every schema into ``directory`` (created if needed); returns the written paths.
+def write_schema_files(directory: Path, texts: Mapping[str, str]) -> list[Path]:
+    """Write ``texts`` (file name -> JSON text, e.g. :func:`generate_schemas`) into ``directory`` (created
+    if needed); returns the written paths.
 
     ``directory`` being a file is a :class:`ConfigError`; other failures are the ``OSError`` naming the
     path (the CLI prints it as one line)."""
@@ -47,7 +49,7 @@ def write_schemas(directory: Path) -> list[Path]:
         )
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in generate_schemas().items():
+    for name, text in texts.items():
         path = directory / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
