@@ -185,7 +185,7 @@ def trial_night(trial: FrozenTrial) -> str | None:
     return night if isinstance(night, str) else None
 
 
-def trial_parameters(trial: FrozenTrial) -> dict[str, Any]:
+def parameter_set(trial: FrozenTrial) -> dict[str, Any]:
     """A trial's parameter set: sampled parameters, or the fixed ones of a trial waiting in the queue."""
     return dict(trial.params) if trial.params else dict(trial.system_attrs.get(FIXED_PARAMS_SYSTEM_ATTR, {}))
 
@@ -214,7 +214,7 @@ def warm_start(
     trials = [t for source in sources for t in source.get_trials(deepcopy=False)]
     direction = _direction(optuna_study)
     tonight = [
-        trial_parameters(t) for t in optuna_study.get_trials(deepcopy=False) if trial_night(t) == night
+        parameter_set(t) for t in optuna_study.get_trials(deepcopy=False) if trial_night(t) == night
     ]
     enqueued: list[dict[str, Any]] = []
     for trial in best_of_earlier_nights(trials, night, k, direction):
