@@ -64,10 +64,10 @@ def finalize_command(
     The folder holds ensemble.json (members, tasks, transforms, val/test metrics) and, per member,
     config.yaml (runnable by 'hpo train') and best.pt (loadable by 'chemprop predict').
     """
-    from admet_hpo.cli.study_commands import _open, _session
+    from admet_hpo.cli.existing_study import existing_study
 
-    with _session(study_file, storage, tracking_uri, output_dir) as session:
-        _finalize(session.study, _open(session), top_k, seeds, output, overwrite, register_model)
+    with existing_study(study_file, storage, tracking_uri, output_dir) as (session, optuna_study):
+        _finalize(session.study, optuna_study, top_k, seeds, output, overwrite, register_model)
 
 
 def _finalize(

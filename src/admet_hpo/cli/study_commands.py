@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from admet_hpo.cli.console import console, error_console, quiet_libraries, stop_signals_interrupt, user_errors
+from admet_hpo.cli.existing_study import existing_study
 from admet_hpo.cli.options import (
     JsonOpt,
     OutputDirOpt,
@@ -262,8 +263,7 @@ def worker_command(
     from admet_hpo.orchestration.runner import run_worker
 
     quiet_libraries()
-    with _session(study_file, storage, tracking_uri, output_dir) as session:
-        optuna_study = _open(session)
+    with existing_study(study_file, storage, tracking_uri, output_dir) as (session, optuna_study):
         budget = n_trials if n_trials is not None else session.study.n_trials
         try:
             with (
@@ -288,32 +288,6 @@ def worker_command(
     _exit_if_all_failed(summary)
 
 
-def _session(
-    study_file: Path, storage: str | None, tracking_uri: str | None = None, output_dir: Path | None = None
-) -> StudySession:
-    """The command's study session (flags > environment > study file)."""
-    from admet_hpo.orchestration.session import StudySession
-
-    return StudySession.open(study_file, storage=storage, tracking_uri=tracking_uri, output_dir=output_dir)
-
-
-def _open(session: StudySession) -> optuna.Study:
-    """The session's existing Optuna study; a clear error when there is none yet (nothing created)."""
-    from admet_hpo.config.locations import require_sqlite_file
-    from admet_hpo.errors import ConfigError
-    from admet_hpo.orchestration.runner import load_existing_study
-
-    quiet_libraries()
-    study_file = session.study.source
-    require_sqlite_file(session.study.storage, f"run 'hpo run {study_file}' first")
-    try:
-        return load_existing_study(session)
-    except KeyError:
-        raise ConfigError(
-            f"{study_file}: the storage has no study for this search space yet (run 'hpo run {study_file}')"
-        ) from None
-
-
 @user_errors
 def status_command(
     study_file: Path = StudyArg,
@@ -325,8 +299,7 @@ def status_command(
     from admet_hpo.cli.progress import trials_table
     from admet_hpo.orchestration.runner import summarize
 
-    with _session(study_file, storage, output_dir=output_dir) as session:
-        optuna_study = _open(session)
+    with existing_study(study_file, storage, output_dir=output_dir) as (session, optuna_study):
         if json_output:
             from admet_hpo.cli.json_output import StatusOutput, TrialRecord, emit
 
@@ -385,8 +358,7 @@ def best_command(
     base training config): its value and both trials' test metrics."""
     from admet_hpo.cli.best_report import best_report, print_best_report
 
-    with _session(study_file, storage, tracking_uri, output_dir) as session:
-        optuna_study = _open(session)
+    with existing_study(study_file, storage, tracking_uri, output_dir) as (session, optuna_study):
         study = session.study
         best = _best_trial(optuna_study, None)
         report = best_report(study, optuna_study, best, study.storage)
@@ -420,8 +392,7 @@ def export_command(
     """Write a trial's full resolved training config, runnable with 'hpo train'."""
     import yaml
 
-    with _session(study_file, storage, output_dir=output_dir) as session:
-        optuna_study = _open(session)
+    with existing_study(study_file, storage, output_dir=output_dir) as (session, optuna_study):
         chosen = _best_trial(optuna_study, trial)
     config = _trial_training_config(session.study, chosen)
     config.output_dir = output.resolve().parent / f"{output.stem}-run"
@@ -462,8 +433,7 @@ def replay_command(
     from admet_hpo.errors import ConfigError
     from admet_hpo.training.run import train
 
-    with _session(study_file, storage, output_dir=output_dir) as session:
-        optuna_study = _open(session)
+    with existing_study(study_file, storage, output_dir=output_dir) as (session, optuna_study):
         chosen = _best_trial(optuna_study, trial)
     study = session.study
     if chosen.value is None:

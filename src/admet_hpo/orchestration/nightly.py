@@ -213,9 +213,7 @@ def warm_start(
     return the sets enqueued. Enqueued trials carry ``night`` already."""
     trials = [t for source in sources for t in source.get_trials(deepcopy=False)]
     direction = _direction(optuna_study)
-    tonight = [
-        parameter_set(t) for t in optuna_study.get_trials(deepcopy=False) if trial_night(t) == night
-    ]
+    tonight = [parameter_set(t) for t in optuna_study.get_trials(deepcopy=False) if trial_night(t) == night]
     enqueued: list[dict[str, Any]] = []
     for trial in best_of_earlier_nights(trials, night, k, direction):
         if limit is not None and len(enqueued) >= limit:
