@@ -15,13 +15,19 @@
    (``hyperband`` with derived resources), same seeded study: epochs trained and best value
    (``cost_study.pruning_study``).
 
-Not measured here yet: worker start-up and 1 vs 2 workers (``storage_overhead.py workers``).
+4. **Workers**: the same real-size study (the parity table and model; random sampler, seed 0, no
+   pruner, a fixed number of trials and epochs) run by ``hpo run --workers 1`` and ``--workers 2`` as whole
+   processes on fresh SQLite storage: wall time, trials per hour, and each worker's time from the launch
+   to its first trial (imports, session, data, sampling: what a worker pays before its trial trains).
+5. **Shipped study**: ``studies/biogen_adme.yaml`` itself (multi-source table, full joint sampler, TPE,
+   Hyperband) run for a fixed number of trials with its epochs capped by ``--set``, one worker: trials
+   and epochs per hour.
 
 Run from the repository root (PostgreSQL at 127.0.0.1:5432 as ``postgres``; databases are created and
 dropped; the Biogen file is read from ``--data-dir``, never downloaded)::
 
     python benchmarks/search_efficiency.py --data-dir ../shared/data [--scale tiny|default|large]
-        [--only parity|overhead|pruning]
+        [--only parity|overhead|pruning|workers|shipped]
 
 Writes ``search_efficiency.md`` and ``search_efficiency_record.json`` to ``--results-dir`` and, for the
 default results folder, replaces the ``search-efficiency`` block of ``benchmarks/README.md``.
@@ -52,7 +58,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "results"
 README = BENCH_DIR / "README.md"
 BIOGEN_FILE = "ADME_public_set_3521.csv"
-SECTIONS = ("parity", "overhead", "pruning")
+SECTIONS = ("parity", "overhead", "pruning", "workers", "shipped")
+SHIPPED_STUDY = BENCH_DIR.parent / "studies" / "biogen_adme.yaml"
 
 
 @dataclass(frozen=True)
@@ -65,12 +72,16 @@ class Scale:
     overhead_epochs: int
     pruning_trials: int
     pruning_epochs: int
+    workers_trials: int
+    workers_epochs: int
+    shipped_trials: int
+    shipped_epochs: int
 
 
 SCALES = {
-    "tiny": Scale((3, 4), 3, 3, 2, 2),
-    "default": Scale((3, 8), 10, 10, 8, 10),
-    "large": Scale((3, 15), 30, 20, 30, 30),
+    "tiny": Scale((3, 4), 3, 3, 2, 2, 2, 3, 1, 3),
+    "default": Scale((3, 8), 10, 10, 8, 10, 4, 3, 3, 6),
+    "large": Scale((3, 15), 30, 20, 30, 30, 8, 10, 10, 40),
 }
 
 
@@ -121,19 +132,20 @@ def parity_table(data_dir: Path, work_dir: Path) -> Path:
     return path
 
 
+def parity_config(table: Path, epochs: int) -> dict[str, Any]:
+    """chemprop's default MPNN on ``table`` as an ``hpo train`` config (sampler off: a plain shuffle)."""
+    return {
+        "data": {"path": str(table.resolve()), "target_cols": list(BIOGEN_TARGETS), "split_col": "split"},
+        "split": {"method": "column"},
+        "model": {"message_hidden_dim": 300, "depth": 3, "ffn_hidden_dim": 300, "dropout": 0.0},
+        "optim": {"warmup_epochs": 2, "init_lr": 1e-4, "max_lr": 1e-3, "final_lr": 1e-4},
+        "trainer": {"max_epochs": epochs, "batch_size": 64, "early_stopping_patience": None},
+    }
+
+
 def hpo_command(table: Path, epochs: int, out: Path) -> list[str]:
-    """``hpo train`` of chemprop's default MPNN on ``table`` (sampler off: a plain shuffle)."""
-    config = write_yaml(
-        out / "config.yaml",
-        {
-            "data": {"path": str(table.resolve()), "target_cols": list(BIOGEN_TARGETS), "split_col": "split"},
-            "split": {"method": "column"},
-            "model": {"message_hidden_dim": 300, "depth": 3, "ffn_hidden_dim": 300, "dropout": 0.0},
-            "optim": {"warmup_epochs": 2, "init_lr": 1e-4, "max_lr": 1e-3, "final_lr": 1e-4},
-            "trainer": {"max_epochs": epochs, "batch_size": 64, "early_stopping_patience": None},
-            "output_dir": str(out / "run"),
-        },
-    )
+    """``hpo train`` of :func:`parity_config`."""
+    config = write_yaml(out / "config.yaml", {**parity_config(table, epochs), "output_dir": str(out / "run")})
     return [sys.executable, "-m", "admet_hpo", "train", str(config), "--quiet"]
 
 
@@ -419,6 +431,158 @@ def run_pruning(scale: Scale, data_dir: Path | None, cache_dir: Path, work_dir: 
     ]
 
 
+# --- 4. workers -------------------------------------------------------------------------------------
+
+
+def workers_study(folder: Path, table: Path, trials: int, epochs: int) -> Path:
+    """The parity model on the parity table as a study: one learning-rate parameter, random sampler (the
+    same trials whatever the number of workers), no pruner, every trial ``epochs`` long."""
+    space = {"parameters": {"max_lr": {"path": "optim.max_lr", "type": "float", "low": 5e-4, "high": 2e-3}}}
+    write_yaml(folder / "space.yaml", space)
+    config = parity_config(table, epochs)
+    config["trainer"]["progress_bar"] = False
+    return write_yaml(
+        folder / "study.yaml",
+        {
+            "name": "workers",
+            "search_spaces": ["space.yaml"],
+            "training": config,
+            "sampler": {"type": "random", "seed": 0},
+            "pruner": {"type": "none"},
+            "baseline": False,
+            "n_trials": trials,
+            "output_dir": "out",
+        },
+    )
+
+
+def timed_study(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run a whole ``hpo`` command; (launch time as a UNIX timestamp, wall seconds)."""
+    launched, start = time.time(), time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=7200, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[2:5])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return launched, time.perf_counter() - start
+
+
+def finished_trials(study_file: Path, storage: str | None = None) -> list[Any]:
+    """The finished trials of a study file's study (in ``storage`` when given, else the file's)."""
+    import optuna
+
+    from admet_hpo.config.study import load_study
+    from admet_hpo.orchestration.runner import FINISHED
+    from admet_hpo.search.versioning import versioned_study_name
+
+    study = load_study(study_file)
+    optuna_study = optuna.load_study(study_name=versioned_study_name(study), storage=storage or study.storage)
+    return optuna_study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, Any]]:
+    """``hpo run --workers 1`` then ``--workers 2`` on the same fixed study (see the module docstring)."""
+    from admet_hpo.tracking.keys import WORKER_ATTR
+
+    table = parity_table(data_dir, work_dir)
+    rows = []
+    for workers in (1, 2):
+        folder = work_dir / f"workers-{workers}"
+        study_file = workers_study(folder, table, scale.workers_trials, scale.workers_epochs)
+        command = [sys.executable, "-m", "admet_hpo", "run", str(study_file), "--workers", str(workers)]
+        launched, wall = timed_study([*command, "--quiet"])
+        trials = finished_trials(study_file)
+        first: dict[str, float] = {}
+        for trial in trials:
+            started = trial.datetime_start.timestamp() - launched
+            worker = str(trial.user_attrs.get(WORKER_ATTR))
+            first[worker] = min(first.get(worker, started), started)
+        rows.append(
+            {
+                "workers": workers,
+                "trials": len(trials),
+                "epochs": sum(len(t.intermediate_values) for t in trials),
+                "wall_s": wall,
+                "trials_per_hour": 3600 * len(trials) / wall,
+                "first_trial_s": sorted(first.values()),
+                "load": os.getloadavg()[0],
+            }
+        )
+        print(f"== workers {rows[-1]}", flush=True)
+    return rows
+
+
+def workers_section(rows: list[dict[str, Any]]) -> str:
+    table = markdown_table(
+        ["workers", "trials", "epochs", "wall time (s)", "trials per hour", "launch to first trial (s)"],
+        [
+            [
+                r["workers"],
+                r["trials"],
+                r["epochs"],
+                fmt(r["wall_s"], 1),
+                fmt(r["trials_per_hour"], 1),
+                ", ".join(fmt(s, 1) for s in r["first_trial_s"]),
+            ]
+            for r in rows
+        ],
+    )
+    one, two = rows
+    return (
+        table
+        + f"\n\n`--workers 2` finished the same study **{one['wall_s'] / two['wall_s']:.2f}x** as fast as "
+        "`--workers 1` (one torch thread per worker with two; two threads for the single worker). "
+        "Launch to first trial: from starting `hpo run` to each worker's first trial in the storage "
+        "(imports, the study session, the data, sampling); the trial's own set-up (graphs from the cache, "
+        "model) follows."
+    )
+
+
+# --- 5. the shipped study ---------------------------------------------------------------------------
+
+
+def run_shipped(scale: Scale, data_dir: Path | None, cache_dir: Path, work_dir: Path) -> dict[str, Any]:
+    """``studies/biogen_adme.yaml`` for ``shipped_trials`` trials of at most ``shipped_epochs`` epochs."""
+    from bench_data import known_table
+
+    known_table(cache_dir, data_dir, "adme_multisource")
+    out = work_dir / "shipped"
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    epochs = f"trainer.max_epochs={scale.shipped_epochs}"
+    command = [sys.executable, "-m", "admet_hpo", "run", str(SHIPPED_STUDY), "--output-dir", str(out)]
+    command += ["--storage", storage, "--n-trials", str(scale.shipped_trials), "--set", epochs, "--quiet"]
+    _, wall = timed_study(command, env={**os.environ, "ADMET_HPO_CACHE": str(cache_dir)})
+    trials = finished_trials(SHIPPED_STUDY, storage)  # --set leaves the study version as it is
+    epochs_run = sum(len(t.intermediate_values) for t in trials)
+    result = {
+        "command": " ".join(["hpo", *command[3:]]),
+        "trials": len(trials),
+        "pruned": sum(t.state.name == "PRUNED" for t in trials),
+        "epochs": epochs_run,
+        "wall_s": wall,
+        "trials_per_hour": 3600 * len(trials) / wall,
+        "epochs_per_hour": 3600 * epochs_run / wall,
+        "load": os.getloadavg()[0],
+    }
+    print(f"== shipped {result}", flush=True)
+    return result
+
+
+def shipped_section(result: dict[str, Any]) -> str:
+    table = markdown_table(
+        ["trials", "pruned", "epochs", "wall time (min)", "trials per hour", "epochs per hour"],
+        [
+            [
+                result["trials"],
+                result["pruned"],
+                result["epochs"],
+                fmt(result["wall_s"] / 60, 1),
+                fmt(result["trials_per_hour"], 1),
+                fmt(result["epochs_per_hour"], 0),
+            ]
+        ],
+    )
+    return f"`{result['command']}` (one worker, two torch threads):\n\n" + table
+
+
 # --- entry point ------------------------------------------------------------------------------------
 
 
@@ -435,6 +599,10 @@ def report(record: dict[str, Any]) -> str:
         )
     if "pruning" in record:
         parts.append("### Pruning: none vs the default (hyperband)\n\n" + pruning_section(record["pruning"]))
+    if "workers" in record:
+        parts.append("### Workers: 1 vs 2 on a real-size study\n\n" + workers_section(record["workers"]))
+    if "shipped" in record:
+        parts.append("### The shipped study: trials per hour\n\n" + shipped_section(record["shipped"]))
     return "\n\n".join(parts)
 
 
@@ -450,14 +618,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     with contextlib.ExitStack() as stack:
         work_dir = (args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))).resolve()
+        if {"parity", "workers"} & set(sections) and args.data_dir is None:
+            raise SystemExit(
+                "the parity and workers sections need --data-dir (the folder of the Biogen file)"
+            )
         if "parity" in sections:
-            if args.data_dir is None:
-                raise SystemExit("the parity section needs --data-dir (the folder of the Biogen file)")
             record["parity"] = run_parity(scale, args.data_dir.resolve(), work_dir, args.threads)
         if "overhead" in sections:
             record["overhead"] = run_overhead(scale, work_dir)
         if "pruning" in sections:
             record["pruning"] = run_pruning(scale, args.data_dir, cache_dir, work_dir)
+        if "workers" in sections:
+            record["workers"] = run_workers(scale, args.data_dir.resolve(), work_dir)
+        if "shipped" in sections:
+            record["shipped"] = run_shipped(scale, args.data_dir, cache_dir, work_dir)
     record["machine"] = clock.describe(args.threads)
     text = report(record)
     args.results_dir.mkdir(parents=True, exist_ok=True)

@@ -254,6 +254,29 @@ def test_search_efficiency_options_and_the_configs_both_tools_run(tmp_path: Path
     assert all(target in chemprop for target in search_efficiency.BIOGEN_TARGETS)
 
 
+def test_search_efficiency_workers_study_and_its_report(tmp_path: Path) -> None:
+    import search_efficiency
+    from admet_hpo.config.study import load_study
+
+    study = load_study(search_efficiency.workers_study(tmp_path, tmp_path / "t.csv", trials=4, epochs=3))
+    model = study.base_training.model
+    assert (model.message_hidden_dim, model.depth, study.base_training.trainer.max_epochs) == (300, 3, 3)
+    assert study.n_trials == 4 and study.pruner.type == "none" and not study.config.baseline
+    rows = [
+        {
+            "workers": w,
+            "trials": 4,
+            "epochs": 12,
+            "wall_s": s,
+            "trials_per_hour": 3600 * 4 / s,
+            "first_trial_s": f,
+        }
+        for w, s, f in ((1, 200.0, [10.0]), (2, 125.0, [11.0, 12.5]))
+    ]
+    text = search_efficiency.workers_section(rows)
+    assert "**1.60x**" in text and "| 2 | 4 | 12 | 125.0 | 115.2 | 11.0, 12.5 |" in text
+
+
 def test_search_efficiency_parity_needs_the_biogen_file(tmp_path: Path) -> None:
     import search_efficiency
 
