@@ -151,19 +151,19 @@ def cache_trials(
     config: TrainingConfig, data: tuple[MoleculeTable, SplitIndices], cache_dir: Path, n_trials: int
 ) -> list[dict[str, Any]]:
     """A cold worker's trials, then a new worker on the same machine (see the module docstring)."""
-    from admet_hpo.data.featurize import clear_memory_cache
+    from admet_hpo.data.molecule_cache import clear_memory
     from admet_hpo.data.storage import CACHE_ENV_VAR
 
     previous = os.environ.get(CACHE_ENV_VAR)
     os.environ[CACHE_ENV_VAR] = str(cache_dir)
-    clear_memory_cache()
+    clear_memory()
     rows = []
     try:
         for trial in range(1, n_trials + 1):
             state = "cold: empty cache folder and memory" if trial == 1 else "graphs in this worker's memory"
             seconds = time_to_first_step(config, data)
             rows.append({"worker": "first", "trial": trial, "cache": state, "seconds": seconds})
-        clear_memory_cache()
+        clear_memory()
         seconds = time_to_first_step(config, data)
         rows.append(
             {"worker": "second", "trial": 1, "cache": "read from the cache folder", "seconds": seconds}
@@ -180,14 +180,15 @@ def featurize_timings(table: MoleculeTable, cache_dir: Path) -> list[dict[str, A
     """``FeatureCache.graphs`` on the whole table: featurising, reading the cache file, memory hit."""
     import numpy as np
 
-    from admet_hpo.data.featurize import FeatureCache, clear_memory_cache
+    from admet_hpo.data.featurize import FeatureCache
+    from admet_hpo.data.molecule_cache import clear_memory
 
     molecules = len(np.unique(table.smiles.astype(str)))
     rows = []
-    clear_memory_cache()
+    clear_memory()
     for source in ("featurised (cold)", "read from the cache folder", "taken from memory"):
         if source.startswith("read"):
-            clear_memory_cache()
+            clear_memory()
         cache = FeatureCache(cache_dir)
         started = time.perf_counter()
         cache.graphs(table)

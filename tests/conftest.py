@@ -44,21 +44,12 @@ def no_location_variables() -> Iterator[None]:
         os.environ.pop(name, None)
 
 
-def _forget_molecule_values() -> None:
-    """Empty the process-wide memory of every molecule-set cache (graphs, descriptors); files are kept."""
-    from admet_hpo.data.molecule_cache import MoleculeSetCache
-
-    pending = list(MoleculeSetCache.__subclasses__())
-    while pending:
-        cache_class = pending.pop()
-        cache_class.memory.clear()
-        pending.extend(cache_class.__subclasses__())
-
-
 @pytest.fixture
 def forget_molecules() -> Iterator[Callable[[], None]]:
     """For tests that count what a cache computes: the in-process molecule caches start and end empty,
     and the fixture's value empties them again mid-test (as a new process would find them)."""
-    _forget_molecule_values()
-    yield _forget_molecule_values
-    _forget_molecule_values()
+    from admet_hpo.data.molecule_cache import clear_memory
+
+    clear_memory()
+    yield clear_memory
+    clear_memory()

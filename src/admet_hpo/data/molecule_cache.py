@@ -122,3 +122,13 @@ class MoleculeSetCache(ABC, Generic[V]):
 def distinct_smiles(smiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct SMILES strings of ``smiles`` and, per entry, its index among them."""
     return np.unique(np.asarray(smiles).astype(str), return_inverse=True)
+
+
+def clear_memory() -> None:
+    """Forget every value the caches of this process hold in memory (their files are kept), as a new
+    process would start: what measuring a cold start needs (``benchmarks/cost_study.py``)."""
+    pending = list(MoleculeSetCache.__subclasses__())
+    while pending:
+        cache_class = pending.pop()
+        cache_class.memory.clear()
+        pending.extend(cache_class.__subclasses__())
