@@ -19,8 +19,8 @@ from admet_hpo.orchestration.nightly import (
     choose_data_version,
     night_counts,
     night_of,
+    parameter_set,
     remaining_budget,
-    trial_parameters,
     warm_start,
 )
 from admet_hpo.orchestration.session import StudySession
@@ -81,7 +81,7 @@ def test_warm_start_enqueues_best_first_tagged_with_the_night_and_skips_sets_of_
     enqueued = warm_start(study, [study], "2026-01-02", k=3, limit=None)
     assert enqueued == [{"x": 2.0}, {"x": 1.0}]
     waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert [trial_parameters(t) for t in waiting] == [{"x": 2.0}, {"x": 1.0}]
+    assert [parameter_set(t) for t in waiting] == [{"x": 2.0}, {"x": 1.0}]
     assert all(t.user_attrs[NIGHT_ATTR] == "2026-01-02" for t in waiting)
     assert warm_start(study, [study], "2026-01-02", k=3, limit=None) == []  # enqueued sets count as tonight's
     assert len(study.trials) == 6
