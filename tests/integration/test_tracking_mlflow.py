@@ -388,10 +388,15 @@ def test_study_summary_follows_the_best_trial_and_omits_the_delta_without_a_base
     add(TrialState.COMPLETE, 2.0, x=0.5, y=0.25)
     tracker.log_study_summary(study)
     add(TrialState.COMPLETE, 1.0, x=0.125)
+    seen_then = study.get_trials(deepcopy=False)  # as a deferred call's caller saw the study
     add(TrialState.PRUNED, None, x=0.75)
+    tracker.log_study_summary(study, seen_then)
     tracker.log_study_summary(study)
 
-    run = MlflowClient(tracking_uri).get_run(parent)
+    client = MlflowClient(tracking_uri)
+    history = client.get_metric_history(parent, "trials_complete")
+    assert sorted((m.step, m.value) for m in history) == [(1, 1.0), (2, 2.0), (3, 2.0)]
+    run = client.get_run(parent)
     assert run.data.metrics == {
         "trials_complete": 2.0,
         "trials_pruned": 1.0,

@@ -298,7 +298,7 @@ def _evidence_bench(tmp_path: Path) -> bench_data.BenchTable:
 
 def test_model_quality_presets_and_bad_sizes() -> None:
     default = quality_study.parse_args([])
-    assert (default.trials, default.epochs, default.seeds, default.train_fraction) == (6, 25, 3, 1.0)
+    assert (default.trials, default.epochs, default.seeds, default.train_fraction) == (6, 20, 2, 1.0)
     assert default.work_dir == Path("runs/benchmarks/model-quality-default")
     assert quality_study.parse_args(["--scale", "tiny", "--seeds", "2"]).seeds == 2
     for argv in (["--epochs", "2"], ["--trials", "0"], ["--jobs", "0"], ["--jobs", "999"], ["--arms", "x"]):

@@ -259,7 +259,7 @@ class _WorkerRun:
         self.ran += 1
         self.ran_failed += trial.state == TrialState.FAIL
         self.close_stale_runs()
-        self.tracker.defer(self.tracker.log_study_summary, study)
+        self.tracker.defer(self.tracker.log_study_summary, study, study.get_trials(deepcopy=False))
 
     def current_trial_id(self) -> int | None:
         """The storage id of the trial this worker runs (from its objective's start until it is told)."""

@@ -263,8 +263,10 @@ class StudyTracker:
                 predictions = pd.read_csv(path)
         return BestTrialData(best.number, curves, predictions)
 
-    def log_study_summary(self, study: optuna.Study) -> None:
-        """Log the study's state on its parent run (call it after every trial; it reads the storage).
+    def log_study_summary(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> None:
+        """Log the study's state on its parent run (call it after every trial). ``trials`` is the study's
+        trials as of the moment to record (default: read from the storage now); a caller that defers this
+        call to the tracker's thread passes the trials it saw, so each summary is the one of its moment.
 
         Metrics, at step = number of finished trials: ``trials_complete`` / ``trials_pruned`` /
         ``trials_failed``, and once a trial has completed ``best_value`` and ``best_trial``; when a
@@ -276,7 +278,8 @@ class StudyTracker:
         from mlflow.entities import Metric, RunTag
 
         parent = self.parent_run_id
-        trials = study.get_trials(deepcopy=False)
+        if trials is None:
+            trials = study.get_trials(deepcopy=False)
         counts = {name: sum(t.state.name == name for t in trials) for name in TRIAL_COUNT_METRICS}
         values: dict[str, float] = {TRIAL_COUNT_METRICS[name]: count for name, count in counts.items()}
         tags: dict[str, str] = {}
