@@ -45,7 +45,7 @@ def test_a_killed_workers_trial_is_failed_retried_elsewhere_and_its_run_closed(t
         study_file = write_study(
             tmp_path,
             n_trials=3,
-            max_epochs=6,
+            max_epochs=20,  # the victim's trial must still run when the test has seen two heartbeats
             storage=database.url(),
             heartbeat={"interval": 1, "grace_period": GRACE_S, "max_retry": 2},
         )

@@ -461,7 +461,17 @@ class StudyTracker:
             profile=json.dumps(profile),
         )
         tags = [InputTag("mlflow.data.context", "training"), InputTag("split_hash", split.split_hash)]
-        self._client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=tags)])
+        from mlflow.exceptions import MlflowException
+
+        inputs = [DatasetInput(dataset, tags=tags)]
+        try:
+            self._client.log_inputs(run_id, datasets=inputs)
+        except MlflowException as exc:
+            # Two workers logging the same new dataset at once: MLflow's SQL store inserts it twice and
+            # one insert fails on the unique (experiment, name, digest) key; the dataset exists now.
+            if "UNIQUE constraint" not in str(exc) and "duplicate key" not in str(exc):
+                raise
+            self._client.log_inputs(run_id, datasets=inputs)
 
     def log_checkpoint(self, run_id: str, path: Path, artifact_path: str = "checkpoints") -> None:
         """Copy a checkpoint file into the run's artifacts under ``artifact_path``."""
