@@ -258,8 +258,9 @@ class _WorkerRun:
             return  # not a trial this invocation ran
         self.ran += 1
         self.ran_failed += trial.state == TrialState.FAIL
-        self.close_stale_runs()
-        self.tracker.defer(self.tracker.log_study_summary, study, study.get_trials(deepcopy=False))
+        trials = study.get_trials(deepcopy=False)  # read once: stale runs and the summary of this moment
+        self.tracker.close_stale_runs(study, trials)
+        self.tracker.defer(self.tracker.log_study_summary, study, trials)
 
     def current_trial_id(self) -> int | None:
         """The storage id of the trial this worker runs (from its objective's start until it is told)."""

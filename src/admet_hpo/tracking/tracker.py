@@ -309,7 +309,7 @@ class StudyTracker:
         for key in stale:
             self._client.delete_tag(parent, key)
 
-    def close_stale_runs(self, study: optuna.Study) -> list[str]:
+    def close_stale_runs(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[str]:
         """Close the runs still RUNNING of trials that have finished, typically trials failed by heartbeat
         after their worker died: each gets the status of its trial's state (FAIL -> FAILED with
         :data:`STALE_RUN_ERROR` as ``optuna.error``). Returns the run ids closed.
@@ -320,10 +320,13 @@ class StudyTracker:
         from optuna.trial import TrialState
 
         finished_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        if trials is None:
+            trials = study.get_trials(deepcopy=False)
         trials_by_run = {
             trial.user_attrs[RUN_ID_ATTR]: trial
-            for trial in study.get_trials(deepcopy=False, states=finished_states)
-            if trial.user_attrs.get(RUN_ID_ATTR) not in self._settled | {None}
+            for trial in trials
+            if trial.state in finished_states
+            and trial.user_attrs.get(RUN_ID_ATTR) not in self._settled | {None}
         }
         if not trials_by_run:
             return []
