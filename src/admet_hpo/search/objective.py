@@ -184,7 +184,7 @@ class TrialObjective:
         if result.predictions_path is not None:
             self.tracker.defer(self.tracker.log_file, run_id, result.predictions_path)
         self.tracker.defer(self.tracker.finish_trial, run_id, TrialState.COMPLETE, value=value)
-        self._save_note(trial, run_id, result.epochs_run, value, test_metrics)
+        self.tracker.defer(self._save_note, trial, run_id, result.epochs_run, value, test_metrics)
         return value
 
     def metric_value(self, result: TrainingResult) -> float:
@@ -210,7 +210,9 @@ class TrialObjective:
         test_metrics: dict[str, float | None],
     ) -> None:
         """The trial's dashboard note: study metric, epochs and test metrics, beside the baseline trial's
-        when the study has a completed one (see :mod:`admet_hpo.search.baseline`)."""
+        when the study has a completed one (see :mod:`admet_hpo.search.baseline`). Called on the
+        tracker's background thread (a note is a study attribute of optuna-dashboard, writable after the
+        trial has finished), so its storage reads and writes are off the trial's path."""
         from admet_hpo.search.baseline import find_baseline
         from admet_hpo.tracking.notes import dashboard_note, save_trial_note
         from admet_hpo.tracking.ui import MlflowUi

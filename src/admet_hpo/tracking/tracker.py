@@ -353,7 +353,8 @@ class StudyTracker:
         RUNNING and MLflow's system tags. The run id is stored as the trial's user attribute
         ``mlflow_run_id``, and the parameters sampled so far are logged (call it after sampling and after
         recording simplex shares; :meth:`log_params` adds later ones): the applied values (a simplex share
-        under ``<parameter>.<key>``) and the raw draws under their Optuna names (``<parameter>.<key>.raw``).
+        under ``<parameter>.<key>``) and the raw draws under their Optuna names (``<parameter>.<key>.raw``),
+        on the background thread (:meth:`defer`).
         """
         experiment_id, parent = self._started()
         run = self._client.create_run(
@@ -374,7 +375,7 @@ class StudyTracker:
         self._links[run_id] = self._link(run)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         params = trial.params
-        self.log_params(run_id, {**params, **trial_parameters(params, trial.user_attrs)})
+        self.defer(self.log_params, run_id, {**params, **trial_parameters(params, trial.user_attrs)})
         return run_id
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
