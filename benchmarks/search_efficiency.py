@@ -11,9 +11,10 @@
    measured inside ``admet_hpo.training.run.train`` (wrapped here); what the service adds per epoch is
    the time spent in the epoch listeners (the objective's report / prune / metrics), what it adds per
    trial is the rest of a trial's wall time (callback to callback) outside ``train``.
-3. **Pruning**: the quality study's joint arm with pruner ``none`` vs the product's default
-   (``hyperband`` with derived resources), same seeded study: epochs trained and best value
-   (``cost_study.pruning_study``).
+3. **Pruning**: one seeded study (the parity table, the shipped ``model_small.yaml`` space, or
+   ``model.yaml`` at ``--scale large``; TPE seed 0; no early stopping) run by ``hpo run`` with pruner
+   ``none``, ``hyperband`` and ``successive_halving`` (resources derived from the epochs, the product's
+   defaults): epochs trained, wall time and best value.
 
 4. **Workers**: the same real-size study (the parity table and model; random sampler, seed 0, no
    pruner, a fixed number of trials and epochs) run by ``hpo run --workers 1`` and ``--workers 2`` as whole
@@ -76,12 +77,14 @@ class Scale:
     workers_epochs: int
     shipped_trials: int
     shipped_epochs: int
+    #: The shipped search space of the pruning study (``search_spaces/``).
+    pruning_space: str = "model_small.yaml"
 
 
 SCALES = {
-    "tiny": Scale((3, 4), 3, 3, 2, 2, 2, 3, 1, 3),
-    "default": Scale((3, 8), 10, 10, 8, 10, 4, 3, 3, 6),
-    "large": Scale((3, 15), 30, 20, 30, 30, 8, 10, 10, 40),
+    "tiny": Scale((3, 4), 3, 3, 3, 3, 2, 3, 1, 3),
+    "default": Scale((3, 8), 10, 10, 16, 12, 4, 3, 2, 3),
+    "large": Scale((3, 15), 30, 20, 40, 30, 8, 10, 10, 40, pruning_space="model.yaml"),
 }
 
 
@@ -415,20 +418,58 @@ def overhead_section(rows: list[dict[str, Any]]) -> str:
 # --- 3. pruning -------------------------------------------------------------------------------------
 
 
-def run_pruning(scale: Scale, data_dir: Path | None, cache_dir: Path, work_dir: Path) -> list[dict[str, Any]]:
-    """The cost study's pruning comparison (``none`` first, then the product's default pruner)."""
-    from dataclasses import replace
+PRUNERS = ("none", "hyperband", "successive_halving")
+SEARCH_SPACES = BENCH_DIR.parent / "search_spaces"
 
-    from bench_arms import RunSettings
-    from bench_data import arms_bench_table
-    from cost_study import pruning_study
 
-    bench = arms_bench_table(cache_dir, data_dir, work_dir / "pruning", 0.4)
-    settings = RunSettings(n_trials=scale.pruning_trials, epochs=scale.pruning_epochs)
-    return [
-        pruning_study(replace(settings, pruner=pruner), work_dir / "pruning", bench)
-        for pruner in ("none", "hyperband")
-    ]
+def pruning_study_file(folder: Path, table: Path, pruner: str, scale: Scale) -> Path:
+    """The parity table searched over a shipped model space with TPE (seed 0, a third of the trials
+    random) for ``pruning_trials`` trials of ``pruning_epochs`` epochs (no early stopping, so that only
+    the pruner ends a trial early); the pruner's resources are the product's defaults."""
+    config = parity_config(table, scale.pruning_epochs)
+    config["trainer"]["progress_bar"] = False
+    return write_yaml(
+        folder / "study.yaml",
+        {
+            "name": f"pruning-{pruner}",
+            "search_spaces": [str(SEARCH_SPACES / scale.pruning_space)],
+            "training": config,
+            "sampler": {
+                "type": "tpe",
+                "seed": 0,
+                "args": {"n_startup_trials": max(2, scale.pruning_trials // 3)},
+            },
+            "pruner": {"type": pruner},
+            "n_trials": scale.pruning_trials,
+            "output_dir": "out",
+        },
+    )
+
+
+def run_pruning(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, Any]]:
+    """The same seeded study run by ``hpo run`` with each of :data:`PRUNERS` (``none`` first: the
+    reference): epochs trained, wall time and best value."""
+    table = parity_table(data_dir, work_dir)
+    rows = []
+    for pruner in PRUNERS:
+        study_file = pruning_study_file(work_dir / f"pruning-{pruner}", table, pruner, scale)
+        _, wall = timed_study([sys.executable, "-m", "admet_hpo", "run", str(study_file), "--quiet"])
+        trials = finished_trials(study_file)
+        best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+        rows.append(
+            {
+                "pruning": pruner,
+                "trials": len(trials),
+                "pruned": sum(t.state.name == "PRUNED" for t in trials),
+                "epochs": sum(len(t.intermediate_values) for t in trials),
+                "minutes": round(wall / 60, 2),
+                "best_value": round(float(best.value), 4),
+                "best_trial": best.number,
+                "params": [json.dumps(t.params, sort_keys=True) for t in trials],
+            }
+        )
+        print(f"== pruning {rows[-1] | {'params': '...'}}", flush=True)
+    return rows
 
 
 # --- 4. workers -------------------------------------------------------------------------------------
@@ -598,7 +639,10 @@ def report(record: dict[str, Any]) -> str:
             "### Service overhead per trial and per epoch\n\n" + overhead_section(record["overhead"])
         )
     if "pruning" in record:
-        parts.append("### Pruning: none vs the default (hyperband)\n\n" + pruning_section(record["pruning"]))
+        parts.append(
+            "### Pruning: the same seeded study without and with pruners\n\n"
+            + pruning_section(record["pruning"])
+        )
     if "workers" in record:
         parts.append("### Workers: 1 vs 2 on a real-size study\n\n" + workers_section(record["workers"]))
     if "shipped" in record:
@@ -618,16 +662,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     with contextlib.ExitStack() as stack:
         work_dir = (args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))).resolve()
-        if {"parity", "workers"} & set(sections) and args.data_dir is None:
+        if {"parity", "pruning", "workers"} & set(sections) and args.data_dir is None:
             raise SystemExit(
-                "the parity and workers sections need --data-dir (the folder of the Biogen file)"
+                "the parity, pruning and workers sections need --data-dir (the folder of the Biogen file)"
             )
         if "parity" in sections:
             record["parity"] = run_parity(scale, args.data_dir.resolve(), work_dir, args.threads)
         if "overhead" in sections:
             record["overhead"] = run_overhead(scale, work_dir)
         if "pruning" in sections:
-            record["pruning"] = run_pruning(scale, args.data_dir, cache_dir, work_dir)
+            record["pruning"] = run_pruning(scale, args.data_dir.resolve(), work_dir)
         if "workers" in sections:
             record["workers"] = run_workers(scale, args.data_dir.resolve(), work_dir)
         if "shipped" in sections:

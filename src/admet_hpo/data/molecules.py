@@ -7,10 +7,8 @@ SMILES is reported by the data layer with its row, not as a line of RDKit noise.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 
-import numpy as np
 from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from rdkit.rdBase import BlockLogs
@@ -39,8 +37,10 @@ def smiles_error(smiles: str) -> str | None:
 
 
 @cache
-def _identity(smiles: str) -> tuple[str, str]:
-    """(molecule key, Murcko scaffold) from one parse; see :func:`molecule_key`, :func:`murcko_scaffold`."""
+def molecule_identity(smiles: str) -> tuple[str, str]:
+    """(molecule key, Murcko scaffold) from one parse; see :func:`molecule_key`, :func:`murcko_scaffold`.
+    For a whole table, :func:`admet_hpo.data.identity_cache.molecule_identities` reads them from the
+    product cache."""
     mol = parse_smiles(smiles)
     if mol is None:
         return f"unparsed:{smiles}", ""
@@ -56,14 +56,9 @@ def _identity(smiles: str) -> tuple[str, str]:
 def molecule_key(smiles: str) -> str:
     """A molecule's identity: its InChIKey (tautomers and different SMILES spellings agree), falling back
     to RDKit's canonical SMILES when no InChIKey can be made, or the string itself when it does not parse."""
-    return _identity(smiles)[0]
+    return molecule_identity(smiles)[0]
 
 
 def murcko_scaffold(smiles: str) -> str:
     """The Bemis-Murcko scaffold SMILES (no stereo); ``""`` for acyclic or unparsable molecules."""
-    return _identity(smiles)[1]
-
-
-def molecule_keys(smiles: Iterable[str]) -> np.ndarray:
-    """:func:`molecule_key` of every string, as an object array."""
-    return np.array([molecule_key(s) for s in smiles], dtype=object)
+    return molecule_identity(smiles)[1]

@@ -32,7 +32,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from admet_hpo.data.hashing import split_assignment_hash
-from admet_hpo.data.molecules import molecule_keys, murcko_scaffold
+from admet_hpo.data.identity_cache import molecule_identities
 from admet_hpo.data.reading import location_word
 from admet_hpo.data.table import MoleculeTable, SplitIndices
 from admet_hpo.data.validation import SPLIT_VALUES, describe_rows
@@ -45,7 +45,8 @@ SplitMethod = Literal["scaffold", "random", "column"]
 
 def molecule_codes(table: MoleculeTable) -> np.ndarray:
     """An integer molecule id per row (equal ids = same molecule), numbered by first appearance."""
-    _, first, inverse = np.unique(molecule_keys(table.smiles), return_index=True, return_inverse=True)
+    keys, _ = molecule_identities(table.smiles)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
@@ -55,9 +56,7 @@ def molecule_codes(table: MoleculeTable) -> np.ndarray:
 def _scaffold_groups(table: MoleculeTable, molecules: np.ndarray) -> np.ndarray:
     """A group id per row: the connected components of the graph linking each row's molecule to its
     record's scaffold, numbered by first appearance."""
-    scaffolds = np.unique(
-        np.array([murcko_scaffold(s) for s in table.smiles], dtype=object), return_inverse=True
-    )[1]
+    scaffolds = np.unique(molecule_identities(table.smiles)[1], return_inverse=True)[1]
     n_molecules = int(molecules.max()) + 1 if len(molecules) else 0
     n_nodes = n_molecules + (int(scaffolds.max()) + 1 if len(scaffolds) else 0)
     links = coo_matrix(
