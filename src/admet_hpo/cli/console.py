@@ -61,20 +61,24 @@ def exit_all_trials_failed(ran: int, what: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(*, trains: bool = True) -> None:
     """Keep Lightning's and Optuna's INFO chatter and known deprecation noise off the terminal, and
-    Optuna's traceback of a trial interrupted by Ctrl-C (the command prints one line instead)."""
+    Optuna's traceback of a trial interrupted by Ctrl-C (the command prints one line instead).
+
+    ``trains=False`` (a process that only launches workers) leaves Lightning out: quieting it means
+    importing it first (about 5 s on 2 cores), which would delay every worker's start."""
     import os
     import warnings
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # read at each download
-    import lightning.pytorch  # noqa: F401 - it sets its loggers to INFO on import: import first
+    if trains:
+        import lightning.pytorch  # noqa: F401 - it sets its loggers to INFO on import: import first
     import optuna
     from optuna.exceptions import ExperimentalWarning
 
     optuna.logging.set_verbosity(logging.WARNING)  # Optuna sets INFO when its logging is first configured
-    for name in ("lightning.pytorch", "lightning.fabric", "mlflow"):
+    for name in ("lightning.pytorch", "lightning.fabric", "mlflow") if trains else ("mlflow",):
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger("optuna").handlers:
         handler.addFilter(_INTERRUPTED_TRIAL_FILTER)

@@ -101,7 +101,7 @@ def run_command(
             "--set works with one worker (the worker processes read the study file): put the values in "
             "the study file to run several workers"
         )
-    quiet_libraries()
+    quiet_libraries(trains=workers == 1)  # with several, the worker processes train
     locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
     with StudySession.open(study_file, **locations, sets=sets or ()) as session:
         mode = "json" if json_output else "quiet" if quiet else "live"
