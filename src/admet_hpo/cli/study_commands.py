@@ -131,9 +131,9 @@ def _run(
     """``hpo run`` on a resolved session: prepare the study once, run its trials here or in workers."""
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.config.locations import sqlite_database
+    from admet_hpo.orchestration.launcher import start_workers
     from admet_hpo.orchestration.runner import (
         finish_parent_run,
-        launch_workers,
         log_plots,
         prepare_study,
         remaining_trials,
@@ -149,7 +149,18 @@ def _run(
     time_limit = timeout if timeout is not None else study.timeout
     if mode == "live":
         _print_locations(study)
-    optuna_study = prepare_study(session)
+    # several workers import the training code while this process prepares the study
+    workers_started = (
+        start_workers(session, workers, n_trials=budget, timeout=time_limit, gpus_per_worker=gpus_per_worker)
+        if workers > 1
+        else None
+    )
+    try:
+        optuna_study = prepare_study(session)
+    except BaseException:
+        if workers_started is not None:
+            workers_started.abort()
+        raise
     if mode == "live":
         console.print(
             f"study [bold]{optuna_study.study_name}[/]: "
@@ -166,7 +177,7 @@ def _run(
     failed_workers: list[int] = []
     try:
         with stop_signals_interrupt(), StudyProgress(console, budget, mode, optuna_study) as progress:
-            if workers == 1:
+            if workers_started is None:
                 summary = run_worker(
                     session,
                     n_trials=budget,
@@ -176,14 +187,8 @@ def _run(
                     trial_attrs=_placement_attrs(),
                 )
             else:
-                codes = launch_workers(
-                    session,
-                    workers,
-                    n_trials=budget,
-                    timeout=time_limit,
-                    gpus_per_worker=gpus_per_worker,
-                    poll=lambda: _refresh_display(progress, optuna_study),
-                )
+                workers_started.go()
+                codes = workers_started.wait(poll=lambda: _refresh_display(progress, optuna_study))
                 failed_workers = [index for index, code in enumerate(codes) if code != 0]
                 progress.sync(optuna_study)
                 log_plots(session, optuna_study)
@@ -251,7 +256,9 @@ def worker_command(
         True, "--plots/--no-plots", help="Log the study plots on the parent run at the end."
     ),
     quiet: bool = QuietOpt,
-    launched: bool = typer.Option(False, "--launched", hidden=True, help="Started by hpo run --workers."),
+    launched: bool = typer.Option(
+        False, "--launched", hidden=True, help="Started by hpo run --workers: waits for its go on stdin."
+    ),
 ) -> None:
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage.
 
@@ -260,9 +267,17 @@ def worker_command(
     when every trial it ran failed, 130 when stopped.
     """
     from admet_hpo.cli.progress import StudyProgress
+    from admet_hpo.orchestration.launcher import preload_training, wait_for_go
     from admet_hpo.orchestration.runner import run_worker
 
     quiet_libraries()
+    if launched:  # import the training code while the launcher prepares the study, then join it
+        try:
+            preload_training()
+            if not wait_for_go():
+                raise typer.Exit(code=1)  # the launcher could not prepare the study and says why
+        except KeyboardInterrupt:
+            raise typer.Exit(code=130) from None
     with existing_study(study_file, storage, tracking_uri, output_dir) as (session, optuna_study):
         budget = n_trials if n_trials is not None else session.study.n_trials
         try:

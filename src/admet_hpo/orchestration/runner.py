@@ -20,22 +20,17 @@ and goes on. Ctrl-C marks the running trial FAIL and its MLflow run FAILED, then
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import optuna
 from optuna.trial import TrialState
 
 from admet_hpo.masking import mask_text
-from admet_hpo.orchestration.gpus import CUDA_VISIBLE, assign_gpus, machine_gpus
 from admet_hpo.search.algorithms import build_pruner, build_sampler
 from admet_hpo.search.space import space_hash
 from admet_hpo.search.versioning import versioned_study_name
@@ -418,74 +413,3 @@ def _reclaim_sigint() -> None:
     handler = signal.getsignal(signal.SIGINT)
     if handler is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
-
-
-def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | None, index: int) -> list[str]:
-    """The ``hpo worker`` command line a launcher starts for worker ``index`` (``--launched``: the
-    launcher reports an interruption, in one line, for all its workers)."""
-    command = [
-        sys.executable,
-        "-m",
-        "admet_hpo",
-        "worker",
-        str(study_file),
-        "--worker-index",
-        str(index),
-        "-q",
-        "--no-plots",
-        "--launched",
-    ]
-    if n_trials is not None:
-        command += ["--n-trials", str(n_trials)]
-    if timeout is not None:
-        command += ["--timeout", str(timeout)]
-    return command
-
-
-def launch_workers(
-    session: StudySession,
-    workers: int,
-    *,
-    n_trials: int | None,
-    timeout: float | None,
-    gpus_per_worker: int | None = None,
-    poll: Callable[[], None] | None = None,
-    poll_seconds: float = 2.0,
-) -> list[int]:
-    """Start ``workers`` ``hpo worker`` processes on this machine, wait for them, return exit codes.
-
-    The workers share the machine's cores: unless ``OMP_NUM_THREADS`` is set, each gets
-    ``cores // workers`` torch threads (at least one); torch's default of one thread per core in every
-    worker oversubscribes the cores, which slowed trials several-fold in ``benchmarks/storage_overhead.py``.
-    They share its GPUs round-robin, ``gpus_per_worker`` each through ``CUDA_VISIBLE_DEVICES`` (None: one
-    each when there are GPUs; see :func:`admet_hpo.orchestration.gpus.assign_gpus`).
-    ``poll`` is called every ``poll_seconds`` while they run (the live display reads the storage).
-    Ctrl-C is passed on to the workers, which fail their running trial cleanly. The workers get the
-    session's storage, tracking store and output folder through the environment
-    (:func:`~admet_hpo.orchestration.session.location_environment`).
-    """
-    from admet_hpo.orchestration.session import location_environment
-
-    study = session.study
-    env = {**os.environ, **location_environment(study)}
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-    visible = assign_gpus(workers, gpus_per_worker, machine_gpus(env))
-    processes = [
-        subprocess.Popen(
-            worker_command(study.source, n_trials=n_trials, timeout=timeout, index=i),
-            env=env if visible[i] is None else {**env, CUDA_VISIBLE: str(visible[i])},
-        )
-        for i in range(workers)
-    ]
-    try:
-        while any(p.poll() is None for p in processes):
-            if poll is not None:
-                poll()
-            time.sleep(poll_seconds)
-    except KeyboardInterrupt:
-        for process in processes:
-            process.send_signal(2)
-        for process in processes:
-            process.wait(timeout=120)
-        raise
-    return [p.returncode for p in processes]
