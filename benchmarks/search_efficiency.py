@@ -83,7 +83,7 @@ class Scale:
 
 SCALES = {
     "tiny": Scale((3, 4), 3, 3, 3, 3, 2, 3, 1, 3),
-    "default": Scale((3, 8), 10, 10, 16, 12, 4, 3, 2, 3),
+    "default": Scale((3, 6), 10, 10, 12, 15, 4, 3, 2, 3),
     "large": Scale((3, 15), 30, 20, 40, 30, 8, 10, 10, 40, pruning_space="model.yaml"),
 }
 

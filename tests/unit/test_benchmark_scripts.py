@@ -277,6 +277,31 @@ def test_search_efficiency_workers_study_and_its_report(tmp_path: Path) -> None:
     assert "**1.60x**" in text and "| 2 | 4 | 12 | 125.0 | 115.2 | 11.0, 12.5 |" in text
 
 
+def test_search_efficiency_pruning_studies_differ_only_in_their_pruner(tmp_path: Path) -> None:
+    import search_efficiency
+    from admet_hpo.search.algorithms import build_pruner
+
+    scale = search_efficiency.SCALES["default"]
+    studies = {
+        pruner: load_study(
+            search_efficiency.pruning_study_file(tmp_path / pruner, tmp_path / "t.csv", pruner, scale)
+        )
+        for pruner in search_efficiency.PRUNERS
+    }
+    assert [type(build_pruner(s)).__name__ for s in studies.values()] == [
+        "NopPruner",
+        "HyperbandPruner",
+        "SuccessiveHalvingPruner",
+    ]
+    for study in studies.values():
+        trainer = study.base_training.trainer
+        assert (trainer.max_epochs, trainer.early_stopping_patience) == (scale.pruning_epochs, None)
+        assert study.n_trials == scale.pruning_trials and study.sampler.seed == 0
+        assert study.space.files == [search_efficiency.SEARCH_SPACES / "model_small.yaml"]
+    trained = [s.base_training.model_dump(exclude={"output_dir"}) for s in studies.values()]
+    assert trained[0] == trained[1] == trained[2]  # the same training, only the pruner differs
+
+
 def test_search_efficiency_parity_needs_the_biogen_file(tmp_path: Path) -> None:
     import search_efficiency
 
