@@ -363,6 +363,11 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
 
 
 def run_overhead(scale: Scale, work_dir: Path) -> list[dict[str, Any]]:
+    """:func:`measure_overhead` on SQLite files, then on PostgreSQL databases (created and dropped),
+    with the libraries' logging set as every ``hpo`` command sets it."""
+    from admet_hpo.cli.console import quiet_libraries
+
+    quiet_libraries()
     rows = []
     rows.append(
         measure_overhead(
