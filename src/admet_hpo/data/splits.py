@@ -43,9 +43,9 @@ logger = logging.getLogger(__name__)
 SplitMethod = Literal["scaffold", "random", "column"]
 
 
-def molecule_codes(table: MoleculeTable) -> np.ndarray:
-    """An integer molecule id per row (equal ids = same molecule), numbered by first appearance."""
-    keys, _ = molecule_identities(table.smiles)
+def molecule_codes(keys: np.ndarray) -> np.ndarray:
+    """An integer molecule id per row of molecule ``keys`` (equal ids = same molecule), numbered by first
+    appearance."""
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
@@ -53,10 +53,10 @@ def molecule_codes(table: MoleculeTable) -> np.ndarray:
     return rank[inverse]
 
 
-def _scaffold_groups(table: MoleculeTable, molecules: np.ndarray) -> np.ndarray:
+def _scaffold_groups(scaffold_smiles: np.ndarray, molecules: np.ndarray) -> np.ndarray:
     """A group id per row: the connected components of the graph linking each row's molecule to its
     record's scaffold, numbered by first appearance."""
-    scaffolds = np.unique(molecule_identities(table.smiles)[1], return_inverse=True)[1]
+    scaffolds = np.unique(scaffold_smiles, return_inverse=True)[1]
     n_molecules = int(molecules.max()) + 1 if len(molecules) else 0
     n_nodes = n_molecules + (int(scaffolds.max()) + 1 if len(scaffolds) else 0)
     links = coo_matrix(
@@ -142,11 +142,12 @@ def split_table(
     """Split ``table`` by ``method`` (see the module docstring); ``sizes`` are train/val/test fractions
     (ignored for ``column``), ``split_col`` only names the column in messages; ``molecules_may_cross``
     (``column`` only) lets a molecule's records sit in different parts."""
-    molecules = molecule_codes(table)
+    keys, scaffolds = molecule_identities(table.smiles)
+    molecules = molecule_codes(keys)
     if method == "column":
         parts = _column_parts(table, molecules, split_col, molecules_may_cross)
     elif method in ("scaffold", "random"):
-        groups = _scaffold_groups(table, molecules) if method == "scaffold" else molecules
+        groups = _scaffold_groups(scaffolds, molecules) if method == "scaffold" else molecules
         parts = _place_groups(
             groups, _seeded_order(groups, sizes, seed, big_first=method == "scaffold"), sizes
         )
