@@ -37,11 +37,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from admet_hpo.tracking.keys import EPOCHS_ATTR
 from bench_arms import RunSettings, compose_arm, write_study_file
 from bench_data import BenchTable
 from bench_report import Clock, fmt, markdown_table, replace_block, write_csv
 
 if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
     from admet_hpo.config.training import TrainingConfig
     from admet_hpo.data.table import MoleculeTable, SplitIndices
 
@@ -100,14 +103,21 @@ def pruning_study(settings: RunSettings, work_dir: Path, bench: BenchTable) -> d
     optuna_study = prepare_study(session)
     run_worker(session, n_trials=study.n_trials, timeout=None)
     minutes = (time.perf_counter() - started) / 60
-    trials = optuna_study.get_trials(deepcopy=False)
     best = optuna_study.best_trial
     print(f"== pruning {label}: {minutes:.1f} min, best {best.value:.4f}", flush=True)
+    return pruning_row(label, optuna_study.get_trials(deepcopy=False), best, minutes)
+
+
+def pruning_row(
+    label: str, trials: Sequence[FrozenTrial], best: FrozenTrial, minutes: float
+) -> dict[str, Any]:
+    """One row of :func:`pruning_section`: a study's trials, pruned trials, epochs trained (the trials'
+    ``epochs_run``), wall minutes, its best trial and every trial's parameters (to compare studies)."""
     return {
         "pruning": label,
         "trials": len(trials),
         "pruned": sum(t.state.name == "PRUNED" for t in trials),
-        "epochs": sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials),
+        "epochs": sum(int(t.user_attrs.get(EPOCHS_ATTR, 0)) for t in trials),
         "minutes": round(minutes, 2),
         "best_value": float(best.value),
         "best_trial": best.number,

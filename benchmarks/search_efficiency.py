@@ -454,6 +454,8 @@ def pruning_study_file(folder: Path, table: Path, pruner: str, scale: Scale) -> 
 def run_pruning(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, Any]]:
     """The same seeded study run by ``hpo run`` with each of :data:`PRUNERS` (``none`` first: the
     reference): epochs trained, wall time and best value."""
+    from cost_study import pruning_row
+
     table = parity_table(data_dir, work_dir)
     rows = []
     for pruner in PRUNERS:
@@ -461,18 +463,7 @@ def run_pruning(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, 
         _, wall = timed_study([sys.executable, "-m", "admet_hpo", "run", str(study_file), "--quiet"])
         trials = finished_trials(study_file)
         best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
-        rows.append(
-            {
-                "pruning": pruner,
-                "trials": len(trials),
-                "pruned": sum(t.state.name == "PRUNED" for t in trials),
-                "epochs": sum(len(t.intermediate_values) for t in trials),
-                "minutes": round(wall / 60, 2),
-                "best_value": round(float(best.value), 4),
-                "best_trial": best.number,
-                "params": [json.dumps(t.params, sort_keys=True) for t in trials],
-            }
-        )
+        rows.append(pruning_row(pruner, trials, best, wall / 60))
         print(f"== pruning {rows[-1] | {'params': '...'}}", flush=True)
     return rows
 

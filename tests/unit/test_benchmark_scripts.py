@@ -388,3 +388,26 @@ def test_model_quality_report_compares_every_arm_with_chemprops_cli(tmp_path: Pa
     assert "Against runner-up chemprop_cli (0.615 ± 0.007)" in full and "do not overlap" in full
     assert "#### Test spearman_rho per endpoint" in block and "| HLM_CLint | 1 |" in block
     assert "What this budget cannot tell" in block
+
+
+def test_pruning_row_counts_epochs_trained_and_names_the_best_trial() -> None:
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    space = {"x": FloatDistribution(0, 1)}
+    trials = [
+        create_trial(
+            state=state, value=value, params={"x": x}, distributions=space, user_attrs={"epochs_run": e}
+        )
+        for state, value, x, e in (
+            (TrialState.COMPLETE, 0.5, 0.1, 10),
+            (TrialState.PRUNED, None, 0.2, 3),
+            (TrialState.COMPLETE, 0.4, 0.3, 10),
+        )
+    ]
+    for number, trial in enumerate(trials):
+        trial.number = number
+    row = cost_study.pruning_row("hyperband", trials, trials[2], 1.234)
+    assert (row["trials"], row["pruned"], row["epochs"], row["minutes"]) == (3, 1, 23, 1.23)
+    assert (row["best_value"], row["best_trial"]) == (0.4, 2)
+    assert row["params"][1] == '{"x": 0.2}'
