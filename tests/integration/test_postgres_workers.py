@@ -179,7 +179,7 @@ def _gated_worker(url: str, budget: int, seed: int) -> None:
     storage = open_storage(url)
     study = optuna.load_study(study_name="s", storage=storage, sampler=optuna.samplers.RandomSampler(seed))
     gate = BudgetGate(
-        study, storage, study_lock(storage, storage.get_study_id_from_name("s")), budget, poll_seconds=0.02
+        study, study_lock(storage, storage.get_study_id_from_name("s")), budget, poll_seconds=0.02
     )
     rng = random.Random(seed)
 

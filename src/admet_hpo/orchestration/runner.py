@@ -336,7 +336,6 @@ def run_worker(
     if n_trials is not None and remaining is not None:
         gate = BudgetGate(
             optuna_study,
-            storage,
             study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name), study.storage),
             n_trials,
             counted=counted,

@@ -30,6 +30,14 @@ by then (it holds the lock until it has), so if the claims exceed the budget thi
 *surplus*: :meth:`started` returns False, and the worker fails that trial (marked as surplus) instead of
 training it. The budget of finished trials is thus met exactly even across lost connections.
 
+Counting. Claims are counted through the study (Optuna's cached storage): a finished trial never
+changes, so it is read from the database once; each count reads only the trials that were unfinished or
+newer than the last finished one, whatever the study's size (a full read of a 200-trial study took
+~200 ms per trial on PostgreSQL). Trials are created under the study lock, so another worker's claim is
+committed before this worker counts. A re-queued trial is created without the lock and becomes a claim
+when a worker takes it; a count misses it only if its creation commits after a later trial has finished
+and been counted, which would let one trial beyond the budget start.
+
 A worker also stops after ``max_starts`` trials of its own (so a study whose every trial fails ends) and
 at its deadline. The exactness needs the lock: with a database other than PostgreSQL or SQLite there is
 none, and concurrent workers may overshoot as with Optuna's callback.
@@ -42,7 +50,6 @@ import time
 from collections.abc import Callable
 
 import optuna
-from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from admet_hpo.storage.rdb import StudyLock, fail_stale_trials
@@ -59,14 +66,12 @@ class BudgetGate:
     next trial or stops the study), :meth:`started` as the objective's first step and :meth:`release` in a
     ``finally`` around the optimisation. ``counted`` selects the trials the budget counts (default: all;
     a nightly sweep counts its night's trials: the objective tags a trial before :meth:`started`).
-    ``storage`` is the uncached RDB storage (counts must see every worker's latest writes); ``sleep``
-    and ``clock`` are injectable for tests.
+    ``sleep`` and ``clock`` are injectable for tests.
     """
 
     def __init__(
         self,
         optuna_study: optuna.Study,
-        storage: BaseStorage,
         lock: StudyLock,
         budget: int,
         *,
@@ -78,7 +83,6 @@ class BudgetGate:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.optuna_study = optuna_study
-        self.storage = storage
         self.lock = lock
         self.budget = budget
         self.counted = counted
@@ -86,13 +90,12 @@ class BudgetGate:
         self.deadline = deadline
         self.poll_seconds = poll_seconds
         self.starts = 0
-        self._study_id = storage.get_study_id_from_name(optuna_study.study_name)
         self._sleep = sleep
         self._clock = clock
 
     def counts(self) -> tuple[int, int]:
         """``(finished, running)`` trials of the study in the storage now."""
-        trials = self.storage.get_all_trials(self._study_id, deepcopy=False, states=CLAIMING)
+        trials = self.optuna_study.get_trials(deepcopy=False, states=CLAIMING)
         if self.counted is not None:
             trials = [t for t in trials if self.counted(t)]
         running = sum(t.state == TrialState.RUNNING for t in trials)
