@@ -91,7 +91,7 @@ def storage_overhead(backend: str, url: str, trials: int, epochs: int) -> Storag
         sampler=optuna.samplers.RandomSampler(seed=0),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=trials + 1),  # reads trials, never prunes
     )
-    gate = BudgetGate(study, storage, study_lock(storage, storage.get_study_id_from_name("bench")), trials)
+    gate = BudgetGate(study, study_lock(storage, storage.get_study_id_from_name("bench")), trials)
     times = StorageTimes(backend, [], [], [], [], [], [])
     last = [time.perf_counter()]
     inside = [0.0]
