@@ -11,7 +11,9 @@ applied share of every simplex key (user attribute ``<parameter>.<key>``, see
 Per trial, the MLflow run gets (from the tracker's background thread, off the trial's path) the resolved
 config, lineage tags, the training table as a dataset input, the final metrics, the Lightning
 checkpoint, the chemprop model file ``best.pt`` (what ``chemprop predict`` loads) and the validation and
-test predictions (``predictions.csv``, which the parent run's parity plot reads).
+test predictions (``predictions.csv``, which the parent run's parity plot reads). The epochs' values
+reach the study storage from a background thread as well (:mod:`admet_hpo.search.reporting`); the
+objective waits for them where the pruner decides and before the trial ends.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from optuna.trial import TrialState
 
 from admet_hpo.masking import mask_text
 from admet_hpo.search.algorithms import pruning_steps
+from admet_hpo.search.reporting import BackgroundReports
 from admet_hpo.search.space import apply_parameters, simplex_share_attrs, suggest
 from admet_hpo.tracking.keys import (
     BASELINE_ATTR,
@@ -145,6 +148,7 @@ class TrialObjective:
         self.tracker.defer(self.tracker.log_lineage, run_id, table.content_hash, split.split_hash)
         self.tracker.defer(self.tracker.log_training_table, run_id, table, split)
         epochs: list[int] = []
+        reports = BackgroundReports(trial)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             epochs.append(epoch)
@@ -154,13 +158,17 @@ class TrialObjective:
             value = metrics.get(self.study.metric)
             if value is None or not math.isfinite(value):
                 return
-            trial.report(value, epoch)
-            if self.prunes_at(epoch) and trial.should_prune():
+            reports.report(value, epoch)
+            if not self.prunes_at(epoch):
+                return
+            reports.wait()  # the pruner reads the trial's values from the storage
+            if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.study.metric} = {value:.4g})")
 
         try:
             try:
-                result = train(config, listeners=[on_epoch], progress_bar=False, data=self.data)
+                with reports:  # every report is stored before the trial ends
+                    result = train(config, listeners=[on_epoch], progress_bar=False, data=self.data)
             finally:  # once per trial, not per epoch: the storage is written when the count means something
                 trial.set_user_attr(EPOCHS_ATTR, len(epochs))
         except optuna.TrialPruned:
