@@ -246,16 +246,21 @@ class _WorkerRun:
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: the trial was told normally (counted as this invocation's); close the runs of
-        dead workers' trials and update the study's summary on the parent run (in the tracker's background
-        thread)."""
+        dead workers' trials and update the study's summary on the parent run (both in the tracker's
+        background thread: :meth:`record_study`)."""
         self.objective.trial_number = None
         if trial.user_attrs.get(SURPLUS_ATTR):
             return  # not a trial this invocation ran
         self.ran += 1
         self.ran_failed += trial.state == TrialState.FAIL
-        trials = study.get_trials(deepcopy=False)  # read once: stale runs and the summary of this moment
+        self.tracker.defer(self.record_study, study)
+
+    def record_study(self, study: optuna.Study) -> None:
+        """Close the MLflow runs of dead workers' trials and log the study's summary, from one reading of
+        the study's trials."""
+        trials = study.get_trials(deepcopy=False)
         self.tracker.close_stale_runs(study, trials)
-        self.tracker.defer(self.tracker.log_study_summary, study, trials)
+        self.tracker.log_study_summary(study, trials)
 
     def current_trial_id(self) -> int | None:
         """The storage id of the trial this worker runs (from its objective's start until it is told)."""

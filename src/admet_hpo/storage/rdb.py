@@ -202,15 +202,33 @@ class ResilientRDBStorage(RDBStorage):
     """Optuna's :class:`~optuna.storages.RDBStorage` whose calls survive transient database errors.
 
     Every method that runs one transaction (those of :data:`RETRIED_METHODS`, which Optuna's cache layer
-    and heartbeat thread call) is retried by :func:`retry_transient` under ``retry_policy``. Setting a
-    trial's state is retried as well: when a retry finds the trial already in the state it was setting
-    (the first attempt committed, then its connection dropped), it succeeds instead of raising Optuna's
-    error for updating a finished trial.
+    and heartbeat thread call, and the overrides of :data:`OWN_RETRIED_METHODS`) is retried by
+    :func:`retry_transient` under ``retry_policy``. Setting a trial's state is retried as well: when a
+    retry finds the trial already in the state it was setting (the first attempt committed, then its
+    connection dropped), it succeeds instead of raising Optuna's error for updating a finished trial.
     """
 
     def __init__(self, url: str, *, retry_policy: RetryPolicy | None = None, **kwargs: Any) -> None:
         self.retry_policy = retry_policy or RetryPolicy()
+        self._study_ids: dict[str, int] = {}
         super().__init__(url, **kwargs)
+
+    def _retry(self, call: Callable[[], T], name: str) -> T:
+        return retry_transient(call, name, self.retry_policy, on_retry=self.discard_session)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        """The study's id, read from the database once per name (a study keeps its id until deleted;
+        Optuna's hyperband pruner asks for it at every suggestion and every rung)."""
+        if study_name not in self._study_ids:
+            self._study_ids[study_name] = self._retry(
+                lambda: RDBStorage.get_study_id_from_name(self, study_name), "get_study_id_from_name"
+            )
+        return self._study_ids[study_name]
+
+    def delete_study(self, study_id: int) -> None:
+        """Delete the study (and forget its id, so a study created again under its name is found)."""
+        self._retry(lambda: RDBStorage.delete_study(self, study_id), "delete_study")
+        self._study_ids = {name: known for name, known in self._study_ids.items() if known != study_id}
 
     def discard_session(self, _: BaseException | None = None) -> None:
         """Drop this thread's SQLAlchemy session before a retry: one whose connection was lost inside a
@@ -251,8 +269,7 @@ class ResilientRDBStorage(RDBStorage):
                 raise KeyError(f"No trial with trial_id {trial_id} exists.")
             return {key: json.loads(value) for key, value in rows if key is not None}
 
-        policy = self.retry_policy
-        return retry_transient(attempt, "get_trial_system_attrs", policy, on_retry=self.discard_session)
+        return self._retry(attempt, "get_trial_system_attrs")
 
 
 #: A trial's system attributes, one row per attribute (one row of NULLs for a trial without any, none for
@@ -264,17 +281,15 @@ SYSTEM_ATTRS_SQL = (
 )
 
 
-#: RDBStorage methods that each run one transaction; wrapped by :func:`_retried` (set_trial_state_values
-#: has its own override). This is the one place that wraps Optuna's private methods: the names are the ones
-#: Optuna's ``_CachedStorage`` and heartbeat thread call, and
-#: ``tests/unit/storage/test_storage.py::test_every_storage_call_of_optunas_cache_and_heartbeat_is_retried``
-#: fails when Optuna renames or adds one.
+#: RDBStorage methods that each run one transaction; wrapped by :func:`_retried` (those of
+#: :data:`OWN_RETRIED_METHODS` are overridden, retries included). This is the one place that wraps
+#: Optuna's private methods: the names are the ones Optuna's ``_CachedStorage`` and heartbeat thread
+#: call, and ``test_every_storage_call_of_optunas_cache_and_heartbeat_is_retried`` (in
+#: ``tests/unit/storage/test_storage.py``) fails when Optuna renames or adds one.
 RETRIED_METHODS = (
     "create_new_study",
-    "delete_study",
     "set_study_user_attr",
     "set_study_system_attr",
-    "get_study_id_from_name",
     "get_study_name_from_id",
     "get_study_directions",
     "get_study_user_attrs",
@@ -296,6 +311,13 @@ RETRIED_METHODS = (
 )
 for _name in RETRIED_METHODS:
     setattr(ResilientRDBStorage, _name, _retried(_name))
+#: ResilientRDBStorage's own overrides of RDBStorage methods, each retried as a whole.
+OWN_RETRIED_METHODS = (
+    "set_trial_state_values",
+    "get_trial_system_attrs",
+    "get_study_id_from_name",
+    "delete_study",
+)
 
 
 #: URL scheme of Optuna's gRPC storage proxy (``hpo storage-proxy``): ``grpc://host:port``.

@@ -512,10 +512,10 @@ class StudyTracker:
         self._settled.add(run_id)
 
     def defer(self, call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        """Run ``call(*args, **kwargs)`` (a method of this tracker) on the tracker's background thread,
-        after every call deferred before it; :meth:`flush` waits for it and raises its error, if any.
-        The trial's own thread then spends no time on MLflow requests that nothing waits for (the
-        resolved config, lineage tags, final metrics, the checkpoint and closing the run)."""
+        """Run ``call(*args, **kwargs)`` on the tracker's background thread, after every call deferred
+        before it; :meth:`flush` waits for it and raises its error, if any. The trial's own thread then
+        spends no time on records that nothing waits for: the trial run's resolved config, lineage tags,
+        final metrics and checkpoint, closing it, the dashboard note and the study's summary."""
         from concurrent.futures import ThreadPoolExecutor
 
         if self._background is None:

@@ -270,7 +270,7 @@ def test_every_storage_call_of_optunas_cache_and_heartbeat_is_retried() -> None:
     called = set(re.findall(r"_backend\.(\w+)\(", inspect.getsource(_cached_storage)))
     called |= set(re.findall(r"storage\.(\w+)\(", inspect.getsource(_heartbeat)))
     assert called, "Optuna's cache layer no longer calls its backend as self._backend.<method>(...)"
-    retried = {*storage_module.RETRIED_METHODS, "set_trial_state_values"}
+    retried = {*storage_module.RETRIED_METHODS, *storage_module.OWN_RETRIED_METHODS}
     assert called - NO_TRANSACTION <= retried, f"not retried: {sorted(called - NO_TRANSACTION - retried)}"
     assert set(dir(RDBStorage)) >= NO_TRANSACTION
 
@@ -279,6 +279,8 @@ def test_every_retried_method_exists_on_the_pinned_optuna() -> None:
     for name in storage_module.RETRIED_METHODS:
         assert getattr(ResilientRDBStorage, name) is not getattr(RDBStorage, name)
         assert getattr(ResilientRDBStorage, name).__wrapped__ is getattr(RDBStorage, name)
+    for name in storage_module.OWN_RETRIED_METHODS:
+        assert name in vars(ResilientRDBStorage) and name in dir(RDBStorage)
 
 
 # ------------------------------------------------------------------------------------------ study lock

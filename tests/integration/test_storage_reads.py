@@ -1,5 +1,6 @@
-"""ResilientRDBStorage reads a trial's system attributes in one query: the same as Optuna's own reading
-of the whole trial, on SQLite and PostgreSQL (the query names tables of Optuna's RDB schema)."""
+"""ResilientRDBStorage's own reads, on SQLite and PostgreSQL: a trial's system attributes in one query
+(the same as Optuna's own reading of the whole trial; the query names tables of Optuna's RDB schema), and
+a study's id read once per name."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.storages import RDBStorage
 from worker_support import postgres_database
 
@@ -58,3 +60,18 @@ def test_an_unknown_trial_raises_key_error_as_optuna_does(storage: ResilientRDBS
         RDBStorage.get_trial(storage, 999)
     with pytest.raises(KeyError, match="999"):
         storage.get_trial_system_attrs(999)
+
+
+def test_a_study_id_is_read_once_and_forgotten_once_the_study_is_deleted(
+    storage: ResilientRDBStorage,
+) -> None:
+    first = optuna.create_study(study_name="s", storage=storage)._study_id
+    statements: list[str] = []
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    assert [storage.get_study_id_from_name("s") for _ in range(3)] == [first] * 3
+    assert not [s for s in statements if "studies" in s]
+    storage.delete_study(first)
+    with pytest.raises(KeyError):
+        storage.get_study_id_from_name("s")
+    second = optuna.create_study(study_name="s", storage=storage)._study_id
+    assert storage.get_study_id_from_name("s") == second
