@@ -21,7 +21,6 @@ retry create a second trial, and the first stays RUNNING without heartbeat.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 import time
@@ -255,31 +254,6 @@ class ResilientRDBStorage(RDBStorage):
 
         return retry_transient(attempt, "set_trial_state_values", self.retry_policy, on_retry=note_retry)
 
-    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
-        """The trial's system attributes in one query (Optuna's default loads the whole trial: about six
-        queries, ~25 ms on PostgreSQL). Optuna's successive-halving and hyperband pruners read them at
-        every rung of every trial. Raises KeyError for an unknown trial, as Optuna's storages do."""
-
-        import sqlalchemy
-
-        def attempt() -> dict[str, Any]:
-            with self.engine.connect() as connection:
-                rows = connection.execute(sqlalchemy.text(SYSTEM_ATTRS_SQL), {"trial_id": trial_id}).all()
-            if not rows:
-                raise KeyError(f"No trial with trial_id {trial_id} exists.")
-            return {key: json.loads(value) for key, value in rows if key is not None}
-
-        return self._retry(attempt, "get_trial_system_attrs")
-
-
-#: A trial's system attributes, one row per attribute (one row of NULLs for a trial without any, none for
-#: an unknown trial), in the tables of Optuna's RDB schema; the test of
-#: :meth:`ResilientRDBStorage.get_trial_system_attrs` compares it with Optuna's own reading.
-SYSTEM_ATTRS_SQL = (
-    "SELECT a.key, a.value_json FROM trials t"
-    " LEFT JOIN trial_system_attributes a ON a.trial_id = t.trial_id WHERE t.trial_id = :trial_id"
-)
-
 
 #: RDBStorage methods that each run one transaction; wrapped by :func:`_retried` (those of
 #: :data:`OWN_RETRIED_METHODS` are overridden, retries included). This is the one place that wraps
@@ -295,6 +269,7 @@ RETRIED_METHODS = (
     "get_study_user_attrs",
     "get_study_system_attrs",
     "get_trial_user_attrs",
+    "get_trial_system_attrs",
     "get_all_studies",
     "_create_new_trial",
     "_set_trial_param",
@@ -314,7 +289,6 @@ for _name in RETRIED_METHODS:
 #: ResilientRDBStorage's own overrides of RDBStorage methods, each retried as a whole.
 OWN_RETRIED_METHODS = (
     "set_trial_state_values",
-    "get_trial_system_attrs",
     "get_study_id_from_name",
     "delete_study",
 )
