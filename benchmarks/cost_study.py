@@ -285,7 +285,7 @@ def _less(saving: float, less: str = "less") -> str:
     return f"{saving:.0%} {less}" if saving >= 0 else f"{-saving:.0%} more"
 
 
-def pruning_section(rows: list[dict[str, Any]]) -> str:
+def pruning_section(rows: list[dict[str, Any]], sampler: str = "tpe") -> str:
     """The pruning table and one savings sentence per pruner against the first row (the reference)."""
     if not rows:
         return "Pruning comparison skipped (`--skip-pruning`)."
@@ -318,9 +318,15 @@ def pruning_section(rows: list[dict[str, Any]]) -> str:
             f"{gap:+.1%} off ({best} best trial; {same} of {min(row['trials'], reference['trials'])} "
             "trials sampled the same parameters)."
         )
-    text = " ".join(sentences) + (
-        " TPE sees pruned trials' last values, so its suggestions after the first pruned trial can differ."
-    )
+    if sampler == "tpe":
+        note = " TPE sees pruned trials' last values, so its suggestions after the first pruned trial can"
+        note += " differ."
+    else:
+        note = (
+            f" The {sampler} sampler draws the same parameters whatever the pruner, so the studies differ"
+            " only in the trials the pruner stopped."
+        )
+    text = " ".join(sentences) + note
     return table + "\n\n" + text
 
 

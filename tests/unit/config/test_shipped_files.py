@@ -39,7 +39,7 @@ def test_quickstart_is_small_enough_for_the_ten_minute_budget() -> None:
     assert study.base_training.data.target_cols is None
     assert study.n_trials is not None and study.n_trials >= 10
     assert study.base_training.trainer.max_epochs <= 8
-    assert study.pruner.type == "hyperband" and not study.pruner.args  # resources derived from the epochs
+    assert study.pruner.type == "successive_halving" and not study.pruner.args  # resources from the epochs
     model_sizes = [p.choices for p in study.space.parameters.values() if p.path == "model.message_hidden_dim"]
     assert model_sizes and max(model_sizes[0]) <= 64
 
@@ -68,14 +68,14 @@ def test_committed_schemas_are_up_to_date_with_the_models() -> None:
 
 
 @pytest.mark.parametrize("name", ["quickstart", "biogen_adme", "nightly"])
-def test_shipped_studies_prune_with_hyperband_rungs_after_warmup(name: str) -> None:
+def test_shipped_studies_prune_by_successive_halving_after_warmup(name: str) -> None:
     import optuna
 
     from admet_hpo.search.algorithms import build_pruner, pruning_steps
 
     study = load_study(REPO / "studies" / f"{name}.yaml")
     pruner = build_pruner(study)
-    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
     decides = pruning_steps(study)
     rungs = [step for step in range(study.base_training.trainer.max_epochs) if decides(step)]
     assert rungs and rungs[0] >= study.base_training.optim.warmup_epochs
