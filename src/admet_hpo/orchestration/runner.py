@@ -247,18 +247,18 @@ class _WorkerRun:
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: the trial was told normally (counted as this invocation's); close the runs of
         dead workers' trials and update the study's summary on the parent run (both in the tracker's
-        background thread: :meth:`record_study`)."""
+        background thread: :meth:`record_study`, from the trials as read here, so that each summary is
+        the one of this trial's end however late the thread gets to it)."""
         self.objective.trial_number = None
         if trial.user_attrs.get(SURPLUS_ATTR):
             return  # not a trial this invocation ran
         self.ran += 1
         self.ran_failed += trial.state == TrialState.FAIL
-        self.tracker.defer(self.record_study, study)
+        self.tracker.defer(self.record_study, study, study.get_trials(deepcopy=False))
 
-    def record_study(self, study: optuna.Study) -> None:
-        """Close the MLflow runs of dead workers' trials and log the study's summary, from one reading of
-        the study's trials."""
-        trials = study.get_trials(deepcopy=False)
+    def record_study(self, study: optuna.Study, trials: list[FrozenTrial]) -> None:
+        """Close the MLflow runs of dead workers' trials and log the study's summary, both from
+        ``trials`` (the study's trials at the moment to record)."""
         self.tracker.close_stale_runs(study, trials)
         self.tracker.log_study_summary(study, trials)
 
