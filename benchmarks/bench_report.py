@@ -79,7 +79,7 @@ class Clock:
                 f"- machine: {os.cpu_count()} cores (`nproc`), CPU `{cpu_model()}`, no GPU; "
                 f"Python {platform.python_version()}; {package_versions()}",
                 f"- torch threads: {torch_threads}; load average (1 min) {self.load_start[0]:.1f} at the "
-                f"start, {load_end[0]:.1f} at the end (other jobs share the machine)",
+                f"start, {load_end[0]:.1f} at the end (this run's own jobs included)",
                 f"- total wall time of this run: {self.minutes():.1f} min",
             ]
         )
