@@ -80,6 +80,7 @@ def test_four_workers_through_the_proxy_finish_exactly_the_budget(tmp_path) -> N
                     done.set()
                     sampler.join(10)
             assert exit_code == 0, run.output() + proxy.output()
+            assert "no study lock" not in run.output()  # the lock is on the study file's database
         study = load_study(study_file)
         trials = load_trials(study_db.url(), versioned_study_name(study))
         states = Counter(t.state for t in trials)

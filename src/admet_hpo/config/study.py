@@ -253,7 +253,9 @@ class Study:
 
     ``base_training`` is the training config every trial starts from (overrides applied);
     ``storage`` and ``mlflow_tracking_uri`` are absolute URLs (credentials included: print them only through
-    ``admet_hpo.masking.mask_url``).
+    ``admet_hpo.masking.mask_url``). ``file_storage`` is the study file's own ``storage`` (None when it
+    names none), whatever was given from outside: behind ``--storage grpc://...`` it is the database the
+    proxy serves, where the workers take the budget lock (:func:`~admet_hpo.storage.rdb.study_lock`).
     """
 
     source: Path
@@ -273,6 +275,7 @@ class Study:
     heartbeat: HeartbeatConfig
     nightly: NightlyConfig
     warm_start: WarmStartConfig
+    file_storage: str | None = None
 
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -361,12 +364,17 @@ def load_study(path: Path, locations: Locations | None = None) -> Study:
     else:
         output_dir = _resolved(base_dir, config.output_dir or Path("runs") / config.name)
 
+    def from_file(in_file: str | None, key: str) -> str | None:
+        return (
+            None
+            if in_file is None
+            else absolute_sqlite_url(_expand_environment(in_file, source, key), base_dir)
+        )
+
     def url(given_url: str | None, in_file: str | None, key: str, default_file: str) -> str:
         if given_url is not None:
             return absolute_sqlite_url(given_url, working_dir)
-        if in_file is not None:
-            return absolute_sqlite_url(_expand_environment(in_file, source, key), base_dir)
-        return f"sqlite:///{output_dir / default_file}"
+        return from_file(in_file, key) or f"sqlite:///{output_dir / default_file}"
 
     return Study(
         source=source,
@@ -388,4 +396,5 @@ def load_study(path: Path, locations: Locations | None = None) -> Study:
         heartbeat=config.heartbeat,
         nightly=config.nightly,
         warm_start=config.warm_start,
+        file_storage=from_file(config.storage, "storage"),
     )

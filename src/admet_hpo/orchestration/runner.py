@@ -131,7 +131,7 @@ def prepare_study(session: StudySession) -> optuna.Study:
         (SPACE_HASH_ATTR, space_hash(study.space)),
     ):
         optuna_study.set_user_attr(key, value)
-    lock = study_lock(session.storage, session.storage.get_study_id_from_name(name), study.storage)
+    lock = study_lock(session.storage, session.storage.get_study_id_from_name(name), study.file_storage)
     lock.acquire()  # several launchers preparing at once enqueue the baseline (trial 0) and warm start once
     try:
         enqueue_baseline(optuna_study, study)
@@ -341,7 +341,7 @@ def run_worker(
     if n_trials is not None and remaining is not None:
         gate = BudgetGate(
             optuna_study,
-            study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name), study.storage),
+            study_lock(storage, storage.get_study_id_from_name(optuna_study.study_name), study.file_storage),
             n_trials,
             counted=counted,
             max_starts=2 * remaining,

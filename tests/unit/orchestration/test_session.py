@@ -46,6 +46,18 @@ def test_the_study_file_decides_when_nothing_else_is_given_relative_to_its_folde
     assert study.output_dir == checkout / "runs" / "s"
     assert study.storage == f"sqlite:///{checkout / 'db' / 'optuna.db'}"
     assert study.mlflow_tracking_uri == "http://file-mlflow:5000"
+    assert study.file_storage == study.storage
+
+
+def test_a_storage_given_from_outside_keeps_the_study_file_own_as_the_proxied_database(
+    study_file: Path, clean_environment: pytest.MonkeyPatch
+) -> None:
+    """Behind ``--storage grpc://...`` the workers take the budget lock on the study file's database."""
+    study = StudySession.open(study_file, storage="grpc://proxy:13000").study
+    assert study.storage == "grpc://proxy:13000"
+    assert study.file_storage == f"sqlite:///{study_file.parent.parent / 'db' / 'optuna.db'}"
+    clean_environment.setenv("ADMET_HPO_STORAGE", "grpc://proxy:13000")  # how a launched worker gets it
+    assert StudySession.open(study_file).study.file_storage == study.file_storage
 
 
 def test_the_environment_beats_the_file_and_a_flag_beats_the_environment(
