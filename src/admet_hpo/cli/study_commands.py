@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -131,7 +131,7 @@ def _run(
     """``hpo run`` on a resolved session: prepare the study once, run its trials here or in workers."""
     from admet_hpo.cli.progress import StudyProgress
     from admet_hpo.config.locations import sqlite_database
-    from admet_hpo.orchestration.launcher import start_workers
+    from admet_hpo.orchestration.launcher import prepare_workers, start_fork_server
     from admet_hpo.orchestration.runner import (
         finish_parent_run,
         log_plots,
@@ -143,24 +143,27 @@ def _run(
     from admet_hpo.search.warm_start import warm_start_note
     from admet_hpo.training.devices import plan_devices
 
+    if workers > 1:  # the study file is valid: the workers' fork server imports while this process goes on
+        start_fork_server()
     study = session.study
     plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
     if mode == "live":
         _print_locations(study)
-    # several workers import the training code while this process prepares the study
+    # several workers: a fork server imports the training code while this process prepares the study
     workers_started = (
-        start_workers(session, workers, n_trials=budget, timeout=time_limit, gpus_per_worker=gpus_per_worker)
+        prepare_workers(
+            session,
+            workers,
+            launched_worker,
+            (study.source, budget, time_limit),
+            gpus_per_worker=gpus_per_worker,
+        )
         if workers > 1
         else None
     )
-    try:
-        optuna_study = prepare_study(session)
-    except BaseException:
-        if workers_started is not None:
-            workers_started.abort()
-        raise
+    optuna_study = prepare_study(session)
     if mode == "live":
         console.print(
             f"study [bold]{optuna_study.study_name}[/]: "
@@ -187,7 +190,7 @@ def _run(
                     trial_attrs=_placement_attrs(),
                 )
             else:
-                workers_started.go()
+                workers_started.start()
                 codes = workers_started.wait(poll=lambda: _refresh_display(progress, optuna_study))
                 failed_workers = [index for index, code in enumerate(codes) if code != 0]
                 progress.sync(optuna_study)
@@ -256,9 +259,6 @@ def worker_command(
         True, "--plots/--no-plots", help="Log the study plots on the parent run at the end."
     ),
     quiet: bool = QuietOpt,
-    launched: bool = typer.Option(
-        False, "--launched", hidden=True, help="Started by hpo run --workers: waits for its go on stdin."
-    ),
 ) -> None:
     """Join an existing study (created by 'hpo run') from any machine that reaches its storage.
 
@@ -266,19 +266,44 @@ def worker_command(
     slurm_array_task_id) and CUDA_VISIBLE_DEVICES (cuda_visible_devices) when set. Exits with status 1
     when every trial it ran failed, 130 when stopped.
     """
+    locations = {"storage": storage, "tracking_uri": tracking_uri, "output_dir": output_dir}
+    _join_study(
+        study_file, n_trials, timeout, locations, worker_index, plots=plots, quiet=quiet, launched=False
+    )
+
+
+def launched_worker(study_file: Path, n_trials: int | None, timeout: float | None, index: int) -> int:
+    """The body of a worker process of ``hpo run --workers N`` (see
+    :mod:`admet_hpo.orchestration.launcher`): the study's locations come from its environment; quiet,
+    no plots (the launcher logs them), and an interruption is reported once, by the launcher. Returns the
+    exit status ``hpo worker`` would exit with."""
+    locations = {"storage": None, "tracking_uri": None, "output_dir": None}
+    try:
+        user_errors(_join_study)(
+            study_file, n_trials, timeout, locations, index, plots=False, quiet=True, launched=True
+        )
+    except typer.Exit as stop:
+        return stop.exit_code
+    return 0
+
+
+def _join_study(
+    study_file: Path,
+    n_trials: int | None,
+    timeout: float | None,
+    locations: dict[str, Any],
+    worker_index: int,
+    *,
+    plots: bool,
+    quiet: bool,
+    launched: bool,
+) -> None:
+    """Run trials of the existing study until its budget (or ``timeout``) is spent (``hpo worker``)."""
     from admet_hpo.cli.progress import StudyProgress
-    from admet_hpo.orchestration.launcher import preload_training, wait_for_go
     from admet_hpo.orchestration.runner import run_worker
 
     quiet_libraries()
-    if launched:  # import the training code while the launcher prepares the study, then join it
-        try:
-            preload_training()
-            if not wait_for_go():
-                raise typer.Exit(code=1)  # the launcher could not prepare the study and says why
-        except KeyboardInterrupt:
-            raise typer.Exit(code=130) from None
-    with existing_study(study_file, storage, tracking_uri, output_dir) as (session, optuna_study):
+    with existing_study(study_file, **locations) as (session, optuna_study):
         budget = n_trials if n_trials is not None else session.study.n_trials
         try:
             with (

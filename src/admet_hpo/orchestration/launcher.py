@@ -1,148 +1,183 @@
-"""``hpo run --workers N``: worker processes on this machine, started before the study is prepared.
+"""``hpo run --workers N``: worker processes on this machine, forked from one that imported the stack.
 
-A fresh ``hpo worker`` process spends most of its start-up importing the training stack (chemprop,
-Lightning, torch, the MLflow client: about 8 s on 2 cores), and the launcher spends its own in preparing
-the study (Optuna study, baseline, MLflow store and parent run). :func:`start_workers` therefore starts
-the workers first: each imports what its first trial needs (:func:`preload_training`), then waits for
-the launcher's go on its standard input (:func:`wait_for_go`). :meth:`LocalWorkers.go` sends it once the
-study exists; :meth:`LocalWorkers.abort` closes their input without it when preparing failed, and the
-workers end without touching the study.
+A fresh Python process spends about 10 s (2 cores) importing what a trial needs: chemprop, Lightning,
+torch, the MLflow client. :func:`prepare_workers` therefore starts a :mod:`multiprocessing` fork server
+at once, whose preload (:mod:`admet_hpo.orchestration.worker_preload`) imports that stack while the
+launcher prepares the study (Optuna study, baseline, MLflow store and parent run). Once the study exists,
+:meth:`LocalWorkers.start` forks the workers from the server: each begins with the stack imported, so
+``N`` workers pay the imports once, not ``N`` times on the same cores. If preparing the study fails, no
+worker is ever started. Where there is no fork server (Windows), workers are spawned as fresh processes
+and import the stack themselves.
+
+A worker runs ``target(*args, index)`` (the CLI's worker body) and exits with the status it returns.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for_any
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
 
 from admet_hpo.orchestration.gpus import CUDA_VISIBLE, assign_gpus, machine_gpus
 
 if TYPE_CHECKING:
     from admet_hpo.orchestration.session import StudySession
 
-#: The line a launcher writes to its workers' standard input once the study is prepared.
-GO = "go"
-#: Seconds a launcher waits for its workers to end after passing on Ctrl-C or aborting.
+#: Seconds a launcher waits for its workers to end after passing on Ctrl-C.
 STOP_WAIT_S = 120
+#: The module a fork server imports before it forks workers.
+PRELOAD_MODULE = "admet_hpo.orchestration.worker_preload"
+THREADS_ENV = "OMP_NUM_THREADS"
+
+#: A worker's body: called with the launcher's arguments and the worker's index; returns the exit status.
+WorkerTarget = Callable[..., int]
 
 
-def worker_command(study_file: Path, *, n_trials: int | None, timeout: float | None, index: int) -> list[str]:
-    """The ``hpo worker`` command line a launcher starts for worker ``index`` (``--launched``: it waits
-    for the launcher's go, and the launcher reports an interruption, in one line, for all its workers)."""
-    command = [
-        sys.executable,
-        "-m",
-        "admet_hpo",
-        "worker",
-        str(study_file),
-        "--worker-index",
-        str(index),
-        "-q",
-        "--no-plots",
-        "--launched",
-    ]
-    if n_trials is not None:
-        command += ["--n-trials", str(n_trials)]
-    if timeout is not None:
-        command += ["--timeout", str(timeout)]
-    return command
+@dataclass(frozen=True)
+class WorkerPlacement:
+    """What one worker process is given: its index (offsets the sampler seed), the environment it adds to
+    the launcher's (the session's locations, ``OMP_NUM_THREADS``, ``CUDA_VISIBLE_DEVICES``)."""
+
+    index: int
+    env: Mapping[str, str]
 
 
-class LocalWorkers:
-    """Worker processes started by :func:`start_workers`, waiting for :meth:`go` until it is sent."""
-
-    def __init__(self, processes: list[subprocess.Popen[str]]) -> None:
-        self.processes = processes
-
-    def go(self) -> None:
-        """Let every worker join the (now prepared) study."""
-        self._close_inputs(GO + "\n")
-
-    def abort(self) -> None:
-        """End the workers before they join the study (preparing it failed) and wait for them."""
-        self._close_inputs("")
-        for process in self.processes:
-            process.wait(timeout=STOP_WAIT_S)
-
-    def wait(self, poll: Callable[[], None] | None = None, poll_seconds: float = 2.0) -> list[int]:
-        """Wait for every worker to end and return their exit codes; ``poll`` is called every
-        ``poll_seconds`` meanwhile (the live display reads the storage). Ctrl-C is passed on to the
-        workers, which fail their running trial cleanly, and re-raised once they have ended."""
-        try:
-            while any(p.poll() is None for p in self.processes):
-                if poll is not None:
-                    poll()
-                time.sleep(poll_seconds)
-        except KeyboardInterrupt:
-            for process in self.processes:
-                process.send_signal(signal.SIGINT)
-            for process in self.processes:
-                process.wait(timeout=STOP_WAIT_S)
-            raise
-        return [p.returncode for p in self.processes]
-
-    def _close_inputs(self, text: str) -> None:
-        for process in self.processes:
-            stdin: IO[str] | None = process.stdin
-            if stdin is None or stdin.closed:
-                continue
-            try:
-                stdin.write(text)
-                stdin.close()
-            except BrokenPipeError:  # the worker has ended already; its exit code tells why
-                pass
+def worker_context() -> BaseContext:
+    """The fork server where the platform has one (its preload imports the training stack), else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([PRELOAD_MODULE])
+    return context
 
 
-def start_workers(
-    session: StudySession,
-    workers: int,
-    *,
-    n_trials: int | None,
-    timeout: float | None,
-    gpus_per_worker: int | None = None,
-) -> LocalWorkers:
-    """Start ``workers`` ``hpo worker`` processes on this machine; they wait for :meth:`LocalWorkers.go`.
+def torch_threads(env: Mapping[str, str]) -> int | None:
+    """The torch thread count ``OMP_NUM_THREADS`` asks for (None when unset or not a positive number:
+    torch then keeps its own default, as it does with such a value in a fresh process)."""
+    value = env.get(THREADS_ENV, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
-    The workers share the machine's cores: unless ``OMP_NUM_THREADS`` is set, each gets
-    ``cores // workers`` torch threads (at least one); torch's default of one thread per core in every
-    worker oversubscribes the cores, which slowed trials several-fold in ``benchmarks/storage_overhead.py``.
-    They share its GPUs round-robin, ``gpus_per_worker`` each through ``CUDA_VISIBLE_DEVICES`` (None: one
-    each when there are GPUs; see :func:`admet_hpo.orchestration.gpus.assign_gpus`). The workers get the
-    session's storage, tracking store and output folder through the environment
-    (:func:`~admet_hpo.orchestration.session.location_environment`).
+
+def run_placed_worker(placement: WorkerPlacement, target: WorkerTarget, args: tuple[Any, ...]) -> None:
+    """The entry point of a worker process: take its placement, run ``target`` and exit with its status.
+
+    A forked worker inherits the fork server's interpreter: Ctrl-C is restored (the server ignores it),
+    the environment is updated in place and torch's thread count set explicitly (torch, imported by the
+    server, read ``OMP_NUM_THREADS`` before this worker existed). CUDA was never initialised in the
+    server (its imports do not touch it), so ``CUDA_VISIBLE_DEVICES`` set here still decides the devices.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.environ.update(placement.env)
+    threads = torch_threads(placement.env)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    sys.exit(target(*args, placement.index))
+
+
+def placements(session: StudySession, workers: int, gpus_per_worker: int | None) -> list[WorkerPlacement]:
+    """Each worker's placement: the session's locations (so it resolves the same storage, tracking store
+    and output folder: :func:`~admet_hpo.orchestration.session.location_environment`), a share of the
+    cores, and its GPUs.
+
+    Unless ``OMP_NUM_THREADS`` is set, each worker gets ``cores // workers`` torch threads (at least one);
+    torch's default of one thread per core in every worker oversubscribes the cores, which slowed trials
+    several-fold in ``benchmarks/storage_overhead.py``. Workers share the GPUs round-robin,
+    ``gpus_per_worker`` each through ``CUDA_VISIBLE_DEVICES`` (None: one each when there are GPUs; see
+    :func:`admet_hpo.orchestration.gpus.assign_gpus`).
     """
     from admet_hpo.orchestration.session import location_environment
 
-    study = session.study
-    env = {**os.environ, **location_environment(study)}
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-    visible = assign_gpus(workers, gpus_per_worker, machine_gpus(env))
-    processes = [
-        subprocess.Popen(
-            worker_command(study.source, n_trials=n_trials, timeout=timeout, index=i),
-            env=env if visible[i] is None else {**env, CUDA_VISIBLE: str(visible[i])},
-            stdin=subprocess.PIPE,
-            text=True,
-        )
+    env = dict(location_environment(session.study))
+    env[THREADS_ENV] = os.environ.get(THREADS_ENV) or str(max(1, (os.cpu_count() or 1) // workers))
+    visible = assign_gpus(workers, gpus_per_worker, machine_gpus(os.environ))
+    return [
+        WorkerPlacement(i, env if visible[i] is None else {**env, CUDA_VISIBLE: str(visible[i])})
         for i in range(workers)
     ]
-    return LocalWorkers(processes)
 
 
-def preload_training() -> None:
-    """Import what a worker's first trial needs (the training code with chemprop, Lightning and torch;
-    the MLflow client), so that a launched worker does it while its launcher prepares the study."""
-    import mlflow.tracking  # noqa: F401
+class LocalWorkers:
+    """Worker processes of one launcher: placed by :func:`prepare_workers`, forked by :meth:`start`."""
 
-    import admet_hpo.training.run  # noqa: F401
+    def __init__(
+        self,
+        context: BaseContext,
+        placed: list[WorkerPlacement],
+        target: WorkerTarget,
+        args: tuple[Any, ...],
+    ) -> None:
+        self.context = context
+        self.placed = placed
+        self.target = target
+        self.args = args
+        self.processes: list[BaseProcess] = []
+
+    def start(self) -> None:
+        """Start every worker (forked from the fork server once its imports are done)."""
+        for placement in self.placed:
+            process = self.context.Process(  # type: ignore[attr-defined]
+                target=run_placed_worker,
+                args=(placement, self.target, self.args),
+                name=f"hpo-worker-{placement.index}",
+            )
+            process.start()
+            self.processes.append(process)
+
+    def wait(self, poll: Callable[[], None] | None = None, poll_seconds: float = 2.0) -> list[int]:
+        """Wait for every worker to end and return their exit codes (negative: ended by that signal);
+        ``poll`` is called every ``poll_seconds`` meanwhile (the live display reads the storage). Ctrl-C
+        is passed on to the workers, which fail their running trial cleanly, and re-raised once they
+        have ended."""
+        try:
+            while running := [p.sentinel for p in self.processes if p.is_alive()]:
+                if poll is not None:
+                    poll()
+                wait_for_any(running, timeout=poll_seconds)
+        except KeyboardInterrupt:
+            for process in self.processes:
+                if process.is_alive() and process.pid is not None:
+                    os.kill(process.pid, signal.SIGINT)
+            deadline = time.monotonic() + STOP_WAIT_S
+            for process in self.processes:
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
+            raise
+        return [int(p.exitcode) for p in self.processes]  # type: ignore[arg-type]  # all have ended
 
 
-def wait_for_go(stdin: IO[str] | None = None) -> bool:
-    """Block until the launcher sends :data:`GO` (True) or closes the worker's input without it (False)."""
-    line = (stdin or sys.stdin).readline()
-    return line.strip() == GO
+def prepare_workers(
+    session: StudySession,
+    workers: int,
+    target: WorkerTarget,
+    args: tuple[Any, ...],
+    *,
+    gpus_per_worker: int | None = None,
+) -> LocalWorkers:
+    """Place ``workers`` workers that will run ``target(*args, index)`` and start the fork server
+    (:func:`start_fork_server`), which imports the training stack while the caller prepares the study;
+    :meth:`LocalWorkers.start` forks the workers.
+    A bad GPU request (:func:`assign_gpus`) is refused here, before anything starts."""
+    placed = placements(session, workers, gpus_per_worker)
+    return LocalWorkers(start_fork_server(), placed, target, args)
+
+
+def start_fork_server() -> BaseContext:
+    """Start the fork server if the platform has one (at most one per process: later calls find it
+    running) and return the workers' context. It returns at once; the server imports the training stack
+    (about 10 s on 2 cores), then serves forks. A launcher calls it as early as it knows it will have
+    workers, so the imports overlap its own start-up."""
+    context = worker_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    return context

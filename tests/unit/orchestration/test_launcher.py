@@ -1,51 +1,22 @@
-"""Launching worker processes on one machine: their command lines, environment and go signal."""
+"""Launching worker processes on one machine: their placement, and real workers forked from the fork
+server that imported the training stack."""
 
 from __future__ import annotations
 
-import io
-import subprocess
+import json
+import os
+import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from admet_hpo.errors import ConfigError
 from admet_hpo.orchestration import launcher
 from admet_hpo.orchestration.session import StudySession
-
-
-class FinishedProcess:
-    """A worker process that has already exited, with the standard input the launcher writes to."""
-
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
-        self.command, self.env, self.returncode = command, env, 0
-        self.stdin = io.StringIO()
-        self.written = ""
-        self.stdin.close = self._close  # type: ignore[method-assign]
-
-    def _close(self) -> None:
-        self.written = self.stdin.getvalue()
-        io.StringIO.close(self.stdin)
-
-    def poll(self) -> int:
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        return self.returncode
-
-
-@pytest.fixture
-def launched(monkeypatch: pytest.MonkeyPatch) -> list[FinishedProcess]:
-    started: list[FinishedProcess] = []
-
-    def popen(command: list[str], env: dict[str, str], stdin: int, text: bool) -> FinishedProcess:
-        assert stdin == subprocess.PIPE and text
-        started.append(FinishedProcess(command, env))
-        return started[-1]
-
-    monkeypatch.setattr(launcher.subprocess, "Popen", popen)
-    return started
-
 
 STUDY = SimpleNamespace(
     source=Path("studies/s.yaml"),
@@ -56,51 +27,84 @@ STUDY = SimpleNamespace(
 SESSION = StudySession(STUDY)  # type: ignore[arg-type]
 
 
-def test_workers_share_the_cores_and_get_the_resolved_locations(
-    launched: list[FinishedProcess], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def no_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMET_HPO_GPUS", "0")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+@pytest.mark.usefixtures("no_gpus")
+def test_workers_share_the_cores_and_get_the_resolved_locations(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(launcher.os, "cpu_count", lambda: 8)
-    workers = launcher.start_workers(SESSION, 3, n_trials=6, timeout=None)
-    workers.go()
-    assert workers.wait() == [0, 0, 0]
-    assert [p.env["OMP_NUM_THREADS"] for p in launched] == ["2", "2", "2"]
-    assert all(p.env["ADMET_HPO_STORAGE"] == "postgresql://db/x" for p in launched)
-    assert all(p.env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" for p in launched)
-    assert all(p.env["ADMET_HPO_OUTPUT"] == "/runs/s" for p in launched)
-    assert [p.command[p.command.index("--worker-index") + 1] for p in launched] == ["0", "1", "2"]
-    assert all("--launched" in p.command and p.command[-2:] == ["--n-trials", "6"] for p in launched)
+    placed = launcher.placements(SESSION, 3, None)
+    assert [p.index for p in placed] == [0, 1, 2]
+    assert [p.env["OMP_NUM_THREADS"] for p in placed] == ["2", "2", "2"]
+    assert all(p.env["ADMET_HPO_STORAGE"] == "postgresql://db/x" for p in placed)
+    assert all(p.env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" for p in placed)
+    assert all(p.env["ADMET_HPO_OUTPUT"] == "/runs/s" for p in placed)
+    assert all("CUDA_VISIBLE_DEVICES" not in p.env for p in placed)
 
 
+@pytest.mark.usefixtures("no_gpus")
 def test_more_workers_than_cores_get_one_thread_and_an_explicit_setting_wins(
-    launched: list[FinishedProcess], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(launcher.os, "cpu_count", lambda: 2)
-    launcher.start_workers(SESSION, 3, n_trials=None, timeout=5.0)
-    assert [p.env["OMP_NUM_THREADS"] for p in launched] == ["1"] * 3
-    assert all(p.command[-2:] == ["--timeout", "5.0"] for p in launched)
-    launched.clear()
+    assert [p.env["OMP_NUM_THREADS"] for p in launcher.placements(SESSION, 3, None)] == ["1"] * 3
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    launcher.start_workers(SESSION, 2, n_trials=None, timeout=None)
-    assert [p.env["OMP_NUM_THREADS"] for p in launched] == ["4", "4"]
+    assert [p.env["OMP_NUM_THREADS"] for p in launcher.placements(SESSION, 2, None)] == ["4", "4"]
 
 
-def test_go_sends_the_go_line_and_abort_closes_the_input_without_it(launched: list[FinishedProcess]) -> None:
-    launcher.start_workers(SESSION, 2, n_trials=2, timeout=None).go()
-    assert [p.written for p in launched] == [launcher.GO + "\n"] * 2
-    assert all(launcher.wait_for_go(io.StringIO(p.written)) for p in launched)
-    launched.clear()
-    launcher.start_workers(SESSION, 2, n_trials=2, timeout=None).abort()
-    assert [p.written for p in launched] == ["", ""]
-    assert not any(launcher.wait_for_go(io.StringIO(p.written)) for p in launched)
+def test_each_worker_gets_its_share_of_the_gpus_and_too_many_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADMET_HPO_GPUS", "4")
+    placed = launcher.placements(SESSION, 2, 2)
+    assert [p.env["CUDA_VISIBLE_DEVICES"] for p in placed] == ["0,1", "2,3"]
+    with pytest.raises(ConfigError, match="--gpus-per-worker 5: this machine has 4 GPU"):
+        launcher.prepare_workers(SESSION, 2, report_placement, (), gpus_per_worker=5)
 
 
-def test_a_launched_worker_whose_launcher_gives_up_ends_without_opening_the_study(tmp_path: Path) -> None:
-    study_file = tmp_path / "missing.yaml"  # never read: the worker ends before it opens the study
-    command = launcher.worker_command(study_file, n_trials=1, timeout=None, index=0)
-    done = subprocess.run(command, input="", capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, done.stderr
-    assert "missing.yaml" not in done.stdout + done.stderr
-    assert not list(tmp_path.iterdir())
-    assert command[:3] == [sys.executable, "-m", "admet_hpo"]
+@given(st.text(max_size=6))
+def test_torch_threads_are_a_positive_count_or_torch_keeps_its_default(value: str) -> None:
+    threads = launcher.torch_threads({"OMP_NUM_THREADS": value})
+    if threads is None:
+        assert not (value.strip().isdigit() and int(value.strip()) > 0)
+    else:
+        assert threads == int(value.strip()) and threads > 0
+    assert launcher.torch_threads({}) is None
+
+
+def report_placement(folder: str, status: int, index: int) -> int:
+    """A worker body: record what the worker process found when it started, and exit with ``status``."""
+    import torch
+
+    record = {
+        "index": index,
+        "training_imported": "admet_hpo.training.run" in sys.modules,
+        "ctrl_c_raises": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+        "threads": torch.get_num_threads(),
+        "storage": os.environ.get("ADMET_HPO_STORAGE"),
+        "cuda_initialised": torch.cuda.is_initialized(),
+    }
+    (Path(folder) / f"worker-{index}.json").write_text(json.dumps(record))
+    return status + index
+
+
+@pytest.mark.usefixtures("no_gpus")
+def test_forked_workers_start_with_the_training_stack_imported_and_their_placement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    workers = launcher.prepare_workers(SESSION, 2, report_placement, (str(tmp_path), 3))
+    assert workers.processes == []  # nothing starts before the study is prepared
+    workers.start()
+    assert workers.wait(poll_seconds=0.2) == [3, 4]  # each worker's own exit status
+    records = [json.loads((tmp_path / f"worker-{i}.json").read_text()) for i in (0, 1)]
+    assert [r["index"] for r in records] == [0, 1]
+    assert all(r["storage"] == "postgresql://db/x" and r["threads"] == 1 for r in records)
+    assert all(r["ctrl_c_raises"] and not r["cuda_initialised"] for r in records)
+    forked = launcher.worker_context().get_start_method() == "forkserver"
+    assert all(r["training_imported"] == forked for r in records)
