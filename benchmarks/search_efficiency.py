@@ -547,7 +547,7 @@ def finished_trials(study_file: Path, storage: str | None = None) -> list[Any]:
 
 def import_floor(repeats: int = 2) -> float:
     """Seconds a fresh process takes to import what the workers' fork server preloads (the fastest of
-    ``repeats`` runs): the floor under any launch-to-first-trial time of a cold ``hpo run``."""
+    ``repeats`` runs): what a worker would import itself if it were not forked from that server."""
     command = [sys.executable, "-c", "import admet_hpo.orchestration.worker_preload"]
     seconds = []
     for _ in range(repeats):
@@ -615,8 +615,9 @@ def workers_section(rows: list[dict[str, Any]]) -> str:
         "(imports, the study session, the data, sampling); the trial's own set-up (graphs from the cache, "
         "model) follows. With two, the workers are forked from a server that imported the training stack "
         "while the launcher prepared the study, so they pay the imports once between them. A fresh "
-        f"process importing that stack takes {fmt(one['import_floor_s'], 1)} s here (fastest of 2): "
-        "no cold launch reaches its first trial sooner."
+        "process importing all that the server preloads (both SQL dialects, the MLflow SQL store, the "
+        f"CLI) takes {fmt(one['import_floor_s'], 1)} s here (fastest of 2); one worker in the launcher "
+        "imports less."
     )
 
 
