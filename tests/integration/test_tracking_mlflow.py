@@ -405,3 +405,42 @@ def test_study_summary_follows_the_best_trial_and_omits_the_delta_without_a_base
         "best_trial": 1.0,
     }
     assert {k: v for k, v in run.data.tags.items() if k.startswith("best.")} == {"best.x": "0.125"}
+
+
+def test_closing_runs_while_another_thread_logs_epochs_loses_nothing(
+    tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing a run shuts MLflow's asynchronous logging queue down; a trial's epochs sent meanwhile from
+    another thread (the training thread while the tracker's thread closes the last trial) must not fail."""
+    import threading
+
+    import admet_hpo.tracking.tracker as tracker_module
+
+    monkeypatch.setattr(tracker_module, "EPOCH_FLUSH_SECONDS", 0.0)  # every epoch is sent at once
+    study = optuna.create_study(study_name="races", storage=_storage_url(tmp_path))
+    tracker = StudyTracker(tracking_uri)
+    tracker.start_study(study, storage_url=_storage_url(tmp_path))
+    logged_trial = study.ask()
+    logged = tracker.start_trial(logged_trial)
+    closed = [tracker.start_trial(study.ask()) for _ in range(12)]
+    errors: list[BaseException] = []
+
+    def close_all() -> None:
+        try:
+            for run_id in closed:
+                tracker.finish_trial(run_id, TrialState.COMPLETE, value=1.0)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    closer = threading.Thread(target=close_all)
+    closer.start()
+    try:
+        for epoch in range(200):
+            tracker.log_epoch_metrics(logged, {"val_loss": float(epoch)}, step=epoch)
+    finally:
+        closer.join(120)
+    tracker.finish_trial(logged, TrialState.COMPLETE, value=0.0)
+    tracker.flush()
+    assert errors == []
+    history = MlflowClient(tracking_uri).get_metric_history(logged, "val_loss")
+    assert sorted(m.step for m in history) == list(range(200))

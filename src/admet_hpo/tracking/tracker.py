@@ -37,6 +37,7 @@ import functools
 import getpass
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -157,6 +158,9 @@ class StudyTracker:
         self._settled: set[str] = set()
         self._unfinished: list[RunOperations | Future[None]] = []  # asynchronous work not yet waited for
         self._background: ThreadPoolExecutor | None = None  # runs deferred calls, one at a time, in order
+        # MLflow's asynchronous logging queue is one per store and not safe to use while another thread
+        # closes a run (set_terminated shuts the queue down): every use of it here holds this lock
+        self._async_queue = threading.RLock()
         self._source_name = "hpo"  # mlflow.source.name: the study file once start_study has seen it
 
     # ----------------------------------------------------------------------------------------- study level
@@ -209,7 +213,8 @@ class StudyTracker:
     def finish_study(self, status: str = "FINISHED") -> None:
         """Close the parent run with ``status`` (FINISHED, or FAILED after an invocation that did not
         succeed); a later :meth:`start_study` reopens it."""
-        self._client.set_terminated(self.parent_run_id, status=status)
+        with self._async_queue:
+            self._client.set_terminated(self.parent_run_id, status=status)
 
     def log_study_plots(self, parent_run_id: str, study: optuna.Study) -> list[str]:
         """Log the study's plots on the parent run, replacing earlier versions, and return the artifact
@@ -499,16 +504,17 @@ class StudyTracker:
         from mlflow.entities import Metric, RunTag
 
         status = run_status(state)
-        pending = self._pending.pop(run_id, None)
-        if pending is not None:
-            self._send_buffered(run_id, pending)
-            self._unfinished.extend(pending.operations)
         tags = [RunTag(STATE_TAG, state.name)]
         if error is not None:
             tags.append(RunTag(ERROR_TAG, mask_text(error)[:_MAX_ERROR_LENGTH]))
         metrics = [] if value is None else [Metric(VALUE_METRIC, float(value), int(time.time() * 1000), 0)]
-        self._client.log_batch(run_id, metrics=metrics, tags=tags)
-        self._client.set_terminated(run_id, status=status)
+        with self._async_queue:
+            pending = self._pending.pop(run_id, None)
+            if pending is not None:
+                self._send_buffered(run_id, pending)
+                self._unfinished.extend(pending.operations)
+            self._client.log_batch(run_id, metrics=metrics, tags=tags)
+            self._client.set_terminated(run_id, status=status)
         self._settled.add(run_id)
 
     def defer(self, call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
@@ -575,12 +581,14 @@ class StudyTracker:
         if pending is None:
             self._client.log_batch(run_id, **entries)
         else:
-            pending.operations.append(self._client.log_batch(run_id, **entries, synchronous=False))
+            with self._async_queue:
+                pending.operations.append(self._client.log_batch(run_id, **entries, synchronous=False))
 
     def _send_buffered(self, run_id: str, pending: _PendingRun) -> None:
         """Send a trial run's buffered epoch metrics asynchronously."""
-        for chunk in _chunks(pending.metrics, _MAX_METRICS_PER_BATCH):
-            pending.operations.append(self._client.log_batch(run_id, metrics=chunk, synchronous=False))
+        with self._async_queue:
+            for chunk in _chunks(pending.metrics, _MAX_METRICS_PER_BATCH):
+                pending.operations.append(self._client.log_batch(run_id, metrics=chunk, synchronous=False))
         pending.metrics = []
         pending.last_flush = time.monotonic()
 
