@@ -548,7 +548,7 @@ def finished_trials(study_file: Path, storage: str | None = None) -> list[Any]:
 def import_floor(repeats: int = 2) -> float:
     """Seconds a fresh process takes to import what the workers' fork server preloads (the fastest of
     ``repeats`` runs): what a worker would import itself if it were not forked from that server."""
-    command = [sys.executable, "-c", "import admet_hpo.orchestration.worker_preload"]
+    command = [sys.executable, "-c", "import admet_hpo.cli.worker_preload"]
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()

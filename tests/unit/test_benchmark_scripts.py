@@ -270,11 +270,13 @@ def test_search_efficiency_workers_study_and_its_report(tmp_path: Path) -> None:
             "wall_s": s,
             "trials_per_hour": 3600 * 4 / s,
             "first_trial_s": f,
+            "import_floor_s": 9.25,
         }
         for w, s, f in ((1, 200.0, [10.0]), (2, 125.0, [11.0, 12.5]))
     ]
     text = search_efficiency.workers_section(rows)
     assert "**1.60x**" in text and "| 2 | 4 | 12 | 125.0 | 115.2 | 11.0, 12.5 |" in text
+    assert "takes 9.2 s here" in text  # the import time of the fork server's preload, beside them
 
 
 def test_search_efficiency_pruning_studies_differ_only_in_their_pruner(tmp_path: Path) -> None:

@@ -25,6 +25,9 @@ from admet_hpo.cli.options import (
 
 log = logging.getLogger(__name__)
 
+#: What the fork server of ``hpo run --workers N`` imports before forking the workers.
+WORKER_PRELOAD = ("admet_hpo.cli.worker_preload",)
+
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
@@ -144,7 +147,7 @@ def _run(
     from admet_hpo.training.devices import plan_devices
 
     if workers > 1:  # the study file is valid: the workers' fork server imports while this process goes on
-        start_fork_server()
+        start_fork_server(WORKER_PRELOAD)
     study = session.study
     plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials

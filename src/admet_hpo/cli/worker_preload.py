@@ -1,6 +1,6 @@
-"""Imported by the launcher's fork server (:mod:`admet_hpo.orchestration.launcher`) before it forks any
-worker: what a worker needs up to its first training step, so that every forked worker starts with it
-imported. Only the fork server imports this module.
+"""Imported by the fork server of ``hpo run --workers N`` (:mod:`admet_hpo.orchestration.launcher`)
+before it forks any worker: what a worker needs up to its first training step, so that every forked
+worker starts with it imported. Only the fork server imports this module.
 
 The server shares the launcher's terminal, so Ctrl-C reaches it too: it is ignored here, before the
 imports (the launcher reports the interruption; a forked worker restores Ctrl-C first thing). Nothing

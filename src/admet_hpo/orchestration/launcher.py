@@ -2,12 +2,12 @@
 
 A fresh Python process spends about 10 s (2 cores) importing what a trial needs: chemprop, Lightning,
 torch, the MLflow client. :func:`prepare_workers` therefore starts a :mod:`multiprocessing` fork server
-at once, whose preload (:mod:`admet_hpo.orchestration.worker_preload`) imports that stack while the
-launcher prepares the study (Optuna study, baseline, MLflow store and parent run). Once the study exists,
-:meth:`LocalWorkers.start` forks the workers from the server: each begins with the stack imported, so
-``N`` workers pay the imports once, not ``N`` times on the same cores. If preparing the study fails, no
-worker is ever started. Where there is no fork server (Windows), workers are spawned as fresh processes
-and import the stack themselves.
+at once, whose preload (the modules the caller names: ``admet_hpo.cli.worker_preload``) imports that
+stack while the launcher prepares the study (Optuna study, baseline, MLflow store and parent run).
+Once the study exists, :meth:`LocalWorkers.start` forks the workers from the server: each begins with
+the stack imported, so ``N`` workers pay the imports once, not ``N`` times on the same cores. If
+preparing the study fails, no worker is ever started. Where there is no fork server (Windows), workers
+are spawned as fresh processes and import the stack themselves.
 
 A worker runs ``target(*args, index)`` (the CLI's worker body) and exits with the status it returns.
 """
@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
 from multiprocessing.context import BaseContext
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 #: Seconds a launcher waits for its workers to end after passing on Ctrl-C.
 STOP_WAIT_S = 120
-#: The module a fork server imports before it forks workers.
-PRELOAD_MODULE = "admet_hpo.orchestration.worker_preload"
 THREADS_ENV = "OMP_NUM_THREADS"
 
 #: A worker's body: called with the launcher's arguments and the worker's index; returns the exit status.
@@ -50,12 +48,13 @@ class WorkerPlacement:
     env: Mapping[str, str]
 
 
-def worker_context() -> BaseContext:
-    """The fork server where the platform has one (its preload imports the training stack), else spawn."""
+def worker_context(preload: Sequence[str] = ()) -> BaseContext:
+    """The fork server where the platform has one (importing the modules ``preload`` before it forks
+    anything; once it runs, later preloads change nothing), else spawn."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([PRELOAD_MODULE])
+    context.set_forkserver_preload(list(preload))
     return context
 
 
@@ -160,22 +159,23 @@ def prepare_workers(
     target: WorkerTarget,
     args: tuple[Any, ...],
     *,
+    preload: Sequence[str] = (),
     gpus_per_worker: int | None = None,
 ) -> LocalWorkers:
     """Place ``workers`` workers that will run ``target(*args, index)`` and start the fork server
-    (:func:`start_fork_server`), which imports the training stack while the caller prepares the study;
-    :meth:`LocalWorkers.start` forks the workers.
-    A bad GPU request (:func:`assign_gpus`) is refused here, before anything starts."""
+    (:func:`start_fork_server` with ``preload``), which imports the training stack while the caller
+    prepares the study; :meth:`LocalWorkers.start` forks the workers. A bad GPU request
+    (:func:`assign_gpus`) is refused here, before anything starts."""
     placed = placements(session, workers, gpus_per_worker)
-    return LocalWorkers(start_fork_server(), placed, target, args)
+    return LocalWorkers(start_fork_server(preload), placed, target, args)
 
 
-def start_fork_server() -> BaseContext:
-    """Start the fork server if the platform has one (at most one per process: later calls find it
-    running) and return the workers' context. It returns at once; the server imports the training stack
-    (about 10 s on 2 cores), then serves forks. A launcher calls it as early as it knows it will have
-    workers, so the imports overlap its own start-up."""
-    context = worker_context()
+def start_fork_server(preload: Sequence[str] = ()) -> BaseContext:
+    """Start the fork server, importing the modules ``preload``, if the platform has one (at most one
+    per process: later calls find it running) and return the workers' context. It returns at once; the
+    server imports (the training stack: about 10 s on 2 cores), then serves forks. A launcher calls it as
+    early as it knows it will have workers, so the imports overlap its own start-up."""
+    context = worker_context(preload)
     if context.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 

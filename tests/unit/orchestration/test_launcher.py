@@ -98,7 +98,9 @@ def test_forked_workers_start_with_the_training_stack_imported_and_their_placeme
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    workers = launcher.prepare_workers(SESSION, 2, report_placement, (str(tmp_path), 3))
+    workers = launcher.prepare_workers(
+        SESSION, 2, report_placement, (str(tmp_path), 3), preload=["admet_hpo.cli.worker_preload"]
+    )
     assert workers.processes == []  # nothing starts before the study is prepared
     workers.start()
     assert workers.wait(poll_seconds=0.2) == [3, 4]  # each worker's own exit status
