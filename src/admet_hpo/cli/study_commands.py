@@ -146,24 +146,24 @@ def _run(
     from admet_hpo.search.warm_start import warm_start_note
     from admet_hpo.training.devices import plan_devices
 
-    if workers > 1:  # the study file is valid: the workers' fork server imports while this process goes on
-        start_fork_server(WORKER_PRELOAD)
+    # the study file is valid: the workers' fork server imports the training code while this process goes on
+    context = start_fork_server(WORKER_PRELOAD) if workers > 1 else None
     study = session.study
     plan_devices(study.base_training.trainer)  # this machine runs the trials: refuse devices it lacks now
     budget = n_trials if n_trials is not None else study.n_trials
     time_limit = timeout if timeout is not None else study.timeout
     if mode == "live":
         _print_locations(study)
-    # several workers: a fork server imports the training code while this process prepares the study
     workers_started = (
         prepare_workers(
             session,
             workers,
+            context,
             launched_worker,
             (study.source, budget, time_limit),
             gpus_per_worker=gpus_per_worker,
         )
-        if workers > 1
+        if context is not None
         else None
     )
     optuna_study = prepare_study(session)

@@ -1,7 +1,7 @@
 """``hpo run --workers N``: worker processes on this machine, forked from one that imported the stack.
 
 A fresh Python process spends about 10 s (2 cores) importing what a trial needs: chemprop, Lightning,
-torch, the MLflow client. :func:`prepare_workers` therefore starts a :mod:`multiprocessing` fork server
+torch, the MLflow client. :func:`start_fork_server` therefore starts a :mod:`multiprocessing` fork server
 at once, whose preload (the modules the caller names: ``admet_hpo.cli.worker_preload``) imports that
 stack while the launcher prepares the study (Optuna study, baseline, MLflow store and parent run).
 Once the study exists, :meth:`LocalWorkers.start` forks the workers from the server: each begins with
@@ -46,16 +46,6 @@ class WorkerPlacement:
 
     index: int
     env: Mapping[str, str]
-
-
-def worker_context(preload: Sequence[str] = ()) -> BaseContext:
-    """The fork server where the platform has one (importing the modules ``preload`` before it forks
-    anything; once it runs, later preloads change nothing), else spawn."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(preload))
-    return context
 
 
 def torch_threads(env: Mapping[str, str]) -> int | None:
@@ -153,31 +143,32 @@ class LocalWorkers:
         return [int(p.exitcode) for p in self.processes]  # type: ignore[arg-type]  # all have ended
 
 
+def start_fork_server(preload: Sequence[str]) -> BaseContext:
+    """The workers' context: a fork server that imports the modules ``preload`` before it forks anything,
+    started now, where the platform has one; else spawn. It returns at once; the server imports (the
+    training stack: about 10 s on 2 cores), then serves forks. There is at most one per process: once it
+    runs, a later call finds it running and its ``preload`` changes nothing. A launcher calls it as early
+    as it knows it will have workers, so the imports overlap its own start-up."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
+    return context
+
+
 def prepare_workers(
     session: StudySession,
     workers: int,
+    context: BaseContext,
     target: WorkerTarget,
     args: tuple[Any, ...],
     *,
-    preload: Sequence[str] = (),
     gpus_per_worker: int | None = None,
 ) -> LocalWorkers:
-    """Place ``workers`` workers that will run ``target(*args, index)`` and start the fork server
-    (:func:`start_fork_server` with ``preload``), which imports the training stack while the caller
-    prepares the study; :meth:`LocalWorkers.start` forks the workers. A bad GPU request
-    (:func:`assign_gpus`) is refused here, before anything starts."""
-    placed = placements(session, workers, gpus_per_worker)
-    return LocalWorkers(start_fork_server(preload), placed, target, args)
-
-
-def start_fork_server(preload: Sequence[str] = ()) -> BaseContext:
-    """Start the fork server, importing the modules ``preload``, if the platform has one (at most one
-    per process: later calls find it running) and return the workers' context. It returns at once; the
-    server imports (the training stack: about 10 s on 2 cores), then serves forks. A launcher calls it as
-    early as it knows it will have workers, so the imports overlap its own start-up."""
-    context = worker_context(preload)
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-    return context
+    """Place ``workers`` workers that will run ``target(*args, index)`` in ``context`` (from
+    :func:`start_fork_server`); :meth:`LocalWorkers.start` forks them. A bad GPU request
+    (:func:`assign_gpus`) is refused here, before any worker starts."""
+    return LocalWorkers(context, placements(session, workers, gpus_per_worker), target, args)

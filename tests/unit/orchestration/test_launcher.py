@@ -25,6 +25,7 @@ STUDY = SimpleNamespace(
     output_dir=Path("/runs/s"),
 )
 SESSION = StudySession(STUDY)  # type: ignore[arg-type]
+PRELOAD = ["admet_hpo.cli.worker_preload"]
 
 
 @pytest.fixture
@@ -64,7 +65,9 @@ def test_each_worker_gets_its_share_of_the_gpus_and_too_many_are_refused(
     placed = launcher.placements(SESSION, 2, 2)
     assert [p.env["CUDA_VISIBLE_DEVICES"] for p in placed] == ["0,1", "2,3"]
     with pytest.raises(ConfigError, match="--gpus-per-worker 5: this machine has 4 GPU"):
-        launcher.prepare_workers(SESSION, 2, report_placement, (), gpus_per_worker=5)
+        launcher.prepare_workers(
+            SESSION, 2, launcher.start_fork_server(PRELOAD), report_placement, (), gpus_per_worker=5
+        )
 
 
 @given(st.text(max_size=6))
@@ -98,9 +101,8 @@ def test_forked_workers_start_with_the_training_stack_imported_and_their_placeme
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    workers = launcher.prepare_workers(
-        SESSION, 2, report_placement, (str(tmp_path), 3), preload=["admet_hpo.cli.worker_preload"]
-    )
+    context = launcher.start_fork_server(PRELOAD)
+    workers = launcher.prepare_workers(SESSION, 2, context, report_placement, (str(tmp_path), 3))
     assert workers.processes == []  # nothing starts before the study is prepared
     workers.start()
     assert workers.wait(poll_seconds=0.2) == [3, 4]  # each worker's own exit status
@@ -108,5 +110,5 @@ def test_forked_workers_start_with_the_training_stack_imported_and_their_placeme
     assert [r["index"] for r in records] == [0, 1]
     assert all(r["storage"] == "postgresql://db/x" and r["threads"] == 1 for r in records)
     assert all(r["ctrl_c_raises"] and not r["cuda_initialised"] for r in records)
-    forked = launcher.worker_context().get_start_method() == "forkserver"
+    forked = context.get_start_method() == "forkserver"
     assert all(r["training_imported"] == forked for r in records)
