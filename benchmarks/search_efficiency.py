@@ -13,6 +13,9 @@
    trial is the rest of a trial's wall time (callback to callback) outside ``train``. The epochs' values
    are written on the objective's reporting thread: the per-epoch wall time is what the training thread
    waits (at the pruner's rungs), the per-epoch CPU time adds that thread's ``trial.report`` calls.
+   Beside it, plain Optuna on the same storage kind with the same sampler, pruner and parameters
+   (ask, suggest, report and ``should_prune`` every epoch, tell; a training stand-in): what the search
+   costs without the product. Each row is the fastest of two rounds.
 3. **Pruning**: one seeded study (the parity table, the shipped ``model_small.yaml`` space, or
    ``model.yaml`` at ``--scale large``; random sampler, seed 0, so that every study samples the same
    trials; no early stopping) run by ``hpo run`` with pruner
@@ -20,8 +23,9 @@
    defaults): epochs trained, wall time and best value.
 
 4. **Workers**: the same real-size study (the parity table and model; random sampler, seed 0, no
-   pruner, a fixed number of trials and epochs) run by ``hpo run --workers 1`` and ``--workers 2`` as whole
-   processes on fresh SQLite storage: wall time, trials per hour, and each worker's time from the launch
+   pruner, a fixed number of trials and epochs) run by ``hpo run --workers 1`` (all cores as torch
+   threads, then one thread) and ``--workers 2`` (one thread each) as whole processes on fresh SQLite
+   storage: wall time, trials per hour, and each worker's time from the launch
    to its first trial (imports, session, data, sampling: what a worker pays before its trial trains),
    beside the time a fresh process takes to import what the workers' fork server preloads.
 5. **Shipped study**: ``studies/biogen_adme.yaml`` itself (multi-source table, full joint sampler, TPE,
@@ -43,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -380,6 +385,7 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
     epochs = max(timer.epochs, 1)
     return {
         "backend": backend,
+        "tool": "hpo (runner)",
         "trials": len(walls),
         "epochs": timer.epochs,
         "per_trial_ms": 1000 * statistics.median(s.wall for s in service),
@@ -391,38 +397,117 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
     }
 
 
+def stand_in_loss(params: dict[str, Any], epoch: int) -> float:
+    """A deterministic learning curve for the plain-Optuna baseline (no training): falls with the epoch,
+    lowest near ``max_lr`` = 1e-3, so that the pruner has differences to act on."""
+    return 1.0 + abs(math.log10(params["max_lr"]) + 3.0) + 0.1 * params["alpha"] + 1.0 / (epoch + 1)
+
+
+def measure_plain_optuna(backend: str, storage: str, folder: Path, scale: Scale) -> dict[str, Any]:
+    """Plain Optuna on the same kind of storage (a URL, Optuna's own engine settings) with the overhead
+    study's sampler, pruner and parameters: per trial ``ask``, the suggestions and ``tell``; per epoch
+    ``trial.report`` and ``trial.should_prune`` (Optuna's documented pruning loop), around a training
+    stand-in that returns :func:`stand_in_loss` at once. What a user of Optuna alone pays per trial and
+    per epoch besides training, beside :func:`measure_overhead`'s figures for the product."""
+    import optuna
+
+    from admet_hpo.config.study import load_study
+    from admet_hpo.search.algorithms import build_pruner, build_sampler
+    from admet_hpo.search.space import suggest
+
+    study = load_study(overhead_study(folder, storage, storage, scale.overhead_trials, scale.overhead_epochs))
+    optuna_study = optuna.create_study(
+        study_name="plain-optuna", storage=storage, sampler=build_sampler(study), pruner=build_pruner(study)
+    )
+    per_trial: list[Clocks] = []
+    in_epochs, epochs = Clocks(), 0
+    for _ in range(study.n_trials):
+        start = Clocks.now()
+        trial = optuna_study.ask()
+        params = suggest(trial, study.space)
+        loop_start = Clocks.now()
+        state, value = optuna.trial.TrialState.COMPLETE, None
+        for epoch in range(scale.overhead_epochs):
+            value = stand_in_loss(params, epoch)
+            trial.report(value, epoch)
+            epochs += 1
+            if trial.should_prune():
+                state = optuna.trial.TrialState.PRUNED
+                break
+        loop = Clocks.now() - loop_start
+        in_epochs += loop
+        optuna_study.tell(trial, None if state == optuna.trial.TrialState.PRUNED else value, state=state)
+        per_trial.append(Clocks.now() - start - loop)
+    service = per_trial[1:]  # as for the product: the first trial also creates the storage's tables
+    return {
+        "backend": backend,
+        "tool": "plain Optuna",
+        "trials": len(per_trial),
+        "epochs": epochs,
+        "per_trial_ms": 1000 * statistics.median(s.wall for s in service),
+        "per_trial_cpu_ms": 1000 * statistics.median(s.cpu for s in service),
+        "per_epoch_ms": 1000 * in_epochs.wall / max(epochs, 1),
+        "per_epoch_cpu_ms": 1000 * in_epochs.cpu / max(epochs, 1),
+        "train_share": None,
+        "load": os.getloadavg()[0],
+    }
+
+
+#: Rounds of the overhead section; each (back end, tool) reports its fastest round (other jobs on the
+#: machine only add time, and the section's tiny trials show a few hundred milliseconds of them).
+OVERHEAD_REPEATS = 2
+
+
+def overhead_round(scale: Scale, folder: Path) -> list[dict[str, Any]]:
+    """One round of the overhead section in ``folder``: :func:`measure_overhead` and
+    :func:`measure_plain_optuna` on SQLite files, then on PostgreSQL databases (created and dropped)."""
+    sqlite = folder / "sqlite"
+    rows = [
+        measure_overhead(
+            "SQLite", f"sqlite:///{sqlite / 'optuna.db'}", f"sqlite:///{sqlite / 'mlflow.db'}", sqlite, scale
+        ),
+        measure_plain_optuna("SQLite", f"sqlite:///{sqlite / 'plain-optuna.db'}", sqlite / "plain", scale),
+    ]
+    with pg_database() as optuna_db, pg_database() as mlflow_db, pg_database() as plain_db:
+        rows.append(
+            measure_overhead("PostgreSQL", f"{PG}/{optuna_db}", f"{PG}/{mlflow_db}", folder / "pg", scale)
+        )
+        rows.append(measure_plain_optuna("PostgreSQL", f"{PG}/{plain_db}", folder / "plain-pg", scale))
+    return rows
+
+
+def fastest_rounds(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per (back end, tool), the round with the lowest wall time per trial, in the first round's order;
+    each row keeps every round's per-trial wall time under ``rounds_per_trial_ms``."""
+    rows = []
+    for position, first in enumerate(rounds[0]):
+        same = [round_rows[position] for round_rows in rounds]
+        assert all((r["backend"], r["tool"]) == (first["backend"], first["tool"]) for r in same)
+        fastest = min(same, key=lambda r: r["per_trial_ms"])
+        rows.append({**fastest, "rounds_per_trial_ms": [r["per_trial_ms"] for r in same]})
+    return rows
+
+
 def run_overhead(scale: Scale, work_dir: Path) -> list[dict[str, Any]]:
-    """:func:`measure_overhead` on SQLite files, then on PostgreSQL databases (created and dropped),
-    with the libraries' logging set as every ``hpo`` command sets it."""
+    """:data:`OVERHEAD_REPEATS` rounds of :func:`overhead_round`, with the libraries' logging set as every
+    ``hpo`` command sets it; the fastest round of each (back end, tool)."""
     from admet_hpo.cli.console import quiet_libraries
 
     quiet_libraries()
-    rows = []
-    rows.append(
-        measure_overhead(
-            "SQLite",
-            f"sqlite:///{work_dir / 'overhead-sqlite' / 'optuna.db'}",
-            f"sqlite:///{work_dir / 'overhead-sqlite' / 'mlflow.db'}",
-            work_dir / "overhead-sqlite",
-            scale,
-        )
-    )
-    with pg_database() as optuna_db, pg_database() as mlflow_db:
-        rows.append(
-            measure_overhead(
-                "PostgreSQL", f"{PG}/{optuna_db}", f"{PG}/{mlflow_db}", work_dir / "overhead-pg", scale
-            )
-        )
+    rounds = [overhead_round(scale, work_dir / f"overhead-{index}") for index in range(OVERHEAD_REPEATS)]
+    rows = fastest_rounds(rounds)
     for row in rows:
         print(f"== overhead {row}", flush=True)
     return rows
 
 
 def overhead_section(rows: list[dict[str, Any]]) -> str:
-    """The overhead table: wall and CPU milliseconds per trial (outside training) and per epoch."""
-    return markdown_table(
+    """The overhead table: wall and CPU milliseconds per trial (outside training) and per epoch, the
+    product's runner beside plain Optuna on each back end, and what the product adds."""
+    table = markdown_table(
         [
             "back end",
+            "tool",
             "trials",
             "epochs",
             "per trial: wall ms",
@@ -435,17 +520,33 @@ def overhead_section(rows: list[dict[str, Any]]) -> str:
         [
             [
                 r["backend"],
+                r["tool"],
                 r["trials"],
                 r["epochs"],
                 fmt(r["per_trial_ms"], 1),
                 fmt(r["per_trial_cpu_ms"], 1),
                 fmt(r["per_epoch_ms"], 2),
                 fmt(r["per_epoch_cpu_ms"], 2),
-                f"{r['train_share']:.1%}",
+                "-" if r["train_share"] is None else f"{r['train_share']:.1%}",
                 fmt(r["load"], 1),
             ]
             for r in rows
         ],
+    )
+    product = {r["backend"]: r for r in rows if r["tool"] != "plain Optuna"}
+    added = [
+        f"{backend} {fmt(product[backend]['per_trial_ms'] - r['per_trial_ms'], 1)} ms"
+        for backend, r in ((r["backend"], r) for r in rows if r["tool"] == "plain Optuna")
+        if backend in product
+    ]
+    return (
+        table
+        + "\n\nPer trial: a trial's wall (CPU: the trial's thread) time outside training, the median over "
+        f"the trials after the first; each row is the fastest of {OVERHEAD_REPEATS} rounds (all rounds: "
+        "`search_efficiency_record.json`). Plain Optuna: the same sampler, pruner, parameters and storage "
+        "kind, `ask`, the suggestions and `tell` per trial, `report` and `should_prune` every epoch around a "
+        "training stand-in (no model, no MLflow): what the same search costs with Optuna alone. "
+        f"What the product adds per trial over plain Optuna: {', '.join(added)}."
     )
 
 
@@ -557,18 +658,27 @@ def import_floor(repeats: int = 2) -> float:
     return min(seconds)
 
 
+#: ``(workers, torch threads per worker)`` of the workers section: one worker with every core (what
+#: ``hpo run`` does by default), one worker with one thread (a core left free), two workers with one
+#: thread each (``hpo run --workers 2`` splits the cores); None: the product's own choice.
+WORKER_LAYOUTS: tuple[tuple[int, int | None], ...] = ((1, None), (1, 1), (2, None))
+
+
 def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, Any]]:
-    """``hpo run --workers 1`` then ``--workers 2`` on the same fixed study (see the module docstring)."""
+    """``hpo run`` in each of :data:`WORKER_LAYOUTS` on the same fixed study (see the module
+    docstring)."""
+    from admet_hpo.orchestration.launcher import THREADS_ENV
     from admet_hpo.tracking.keys import WORKER_ATTR
 
     table = parity_table(data_dir, work_dir)
     floor = import_floor()
     rows = []
-    for workers in (1, 2):
-        folder = work_dir / f"workers-{workers}"
+    for workers, threads in WORKER_LAYOUTS:
+        folder = work_dir / f"workers-{workers}x{threads or 'default'}"
         study_file = workers_study(folder, table, scale.workers_trials, scale.workers_epochs)
         command = [sys.executable, "-m", "admet_hpo", "run", str(study_file), "--workers", str(workers)]
-        launched, wall = timed_study([*command, "--quiet"])
+        env = {**os.environ, THREADS_ENV: str(threads)} if threads else None
+        launched, wall = timed_study([*command, "--quiet"], env=env)
         trials = finished_trials(study_file)
         first: dict[str, float] = {}
         for trial in trials:
@@ -578,6 +688,7 @@ def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, 
         rows.append(
             {
                 "workers": workers,
+                "threads": threads or max(1, (os.cpu_count() or 1) // workers),
                 "trials": len(trials),
                 "epochs": sum(len(t.intermediate_values) for t in trials),
                 "wall_s": wall,
@@ -592,11 +703,23 @@ def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, 
 
 
 def workers_section(rows: list[dict[str, Any]]) -> str:
+    """The workers table and its ratios: two workers against one worker with every core (what a user of
+    this machine gains) and against one worker with one thread (what a worker adds when it has a free
+    core)."""
     table = markdown_table(
-        ["workers", "trials", "epochs", "wall time (s)", "trials per hour", "launch to first trial (s)"],
+        [
+            "workers",
+            "torch threads each",
+            "trials",
+            "epochs",
+            "wall time (s)",
+            "trials per hour",
+            "launch to first trial (s)",
+        ],
         [
             [
                 r["workers"],
+                r["threads"],
                 r["trials"],
                 r["epochs"],
                 fmt(r["wall_s"], 1),
@@ -606,18 +729,20 @@ def workers_section(rows: list[dict[str, Any]]) -> str:
             for r in rows
         ],
     )
-    one, two = rows
+    one_all, one_single, two = rows
     return (
         table
-        + f"\n\n`--workers 2` finished the same study **{one['wall_s'] / two['wall_s']:.2f}x** as fast as "
-        "`--workers 1` (one torch thread per worker with two; two threads for the single worker). "
-        "Launch to first trial: from starting `hpo run` to each worker's first trial in the storage "
-        "(imports, the study session, the data, sampling); the trial's own set-up (graphs from the cache, "
-        "model) follows. With two, the workers are forked from a server that imported the training stack "
-        "while the launcher prepared the study, so they pay the imports once between them. A fresh "
-        "process importing all that the server preloads (both SQL dialects, the MLflow SQL store, the "
-        f"CLI) takes {fmt(one['import_floor_s'], 1)} s here (fastest of 2); one worker in the launcher "
-        "imports less."
+        + f"\n\n`--workers 2` finished the same study **{one_all['wall_s'] / two['wall_s']:.2f}x** as fast "
+        f"as `--workers 1` with all {one_all['threads']} cores as torch threads, and "
+        f"**{one_single['wall_s'] / two['wall_s']:.2f}x** as fast as one worker with one thread (each "
+        "worker then has a free core: the scaling of workers themselves, without the single worker's own "
+        "multi-threading). Launch to first trial: from starting `hpo run` to each worker's first trial in "
+        "the storage (imports, the study session, the data, sampling); the trial's own set-up (graphs from "
+        "the cache, model) follows. With two, the workers are forked from a server that imported the "
+        "training stack while the launcher prepared the study, so they pay the imports once between them. "
+        "A fresh process importing all that the server preloads (both SQL dialects, the MLflow SQL store, "
+        f"the CLI) takes {fmt(one_all['import_floor_s'], 1)} s here (fastest of 2); one worker in the "
+        "launcher imports less."
     )
 
 

@@ -265,6 +265,7 @@ def test_search_efficiency_workers_study_and_its_report(tmp_path: Path) -> None:
     rows = [
         {
             "workers": w,
+            "threads": threads,
             "trials": 4,
             "epochs": 12,
             "wall_s": s,
@@ -272,11 +273,69 @@ def test_search_efficiency_workers_study_and_its_report(tmp_path: Path) -> None:
             "first_trial_s": f,
             "import_floor_s": 9.25,
         }
-        for w, s, f in ((1, 200.0, [10.0]), (2, 125.0, [11.0, 12.5]))
+        for w, threads, s, f in ((1, 2, 200.0, [10.0]), (1, 1, 240.0, [9.5]), (2, 1, 125.0, [11.0, 12.5]))
     ]
     text = search_efficiency.workers_section(rows)
-    assert "**1.60x**" in text and "| 2 | 4 | 12 | 125.0 | 115.2 | 11.0, 12.5 |" in text
+    assert "**1.60x** as fast as `--workers 1` with all 2 cores" in text
+    assert "**1.92x** as fast as one worker with one thread" in text
+    assert "| 2 | 1 | 4 | 12 | 125.0 | 115.2 | 11.0, 12.5 |" in text
     assert "takes 9.2 s here" in text  # the import time of the fork server's preload, beside them
+    assert [layout[0] for layout in search_efficiency.WORKER_LAYOUTS] == [1, 1, 2]
+
+
+def test_search_efficiency_overhead_keeps_the_fastest_round_of_each_tool() -> None:
+    import search_efficiency
+
+    def row(backend: str, tool: str, ms: float) -> dict[str, object]:
+        return {"backend": backend, "tool": tool, "per_trial_ms": ms}
+
+    rounds = [
+        [row("SQLite", "hpo (runner)", 40.0), row("SQLite", "plain Optuna", 31.0)],
+        [row("SQLite", "hpo (runner)", 38.0), row("SQLite", "plain Optuna", 33.0)],
+    ]
+    fastest = search_efficiency.fastest_rounds(rounds)
+    assert [(r["tool"], r["per_trial_ms"], r["rounds_per_trial_ms"]) for r in fastest] == [
+        ("hpo (runner)", 38.0, [40.0, 38.0]),
+        ("plain Optuna", 31.0, [31.0, 33.0]),
+    ]
+
+
+def test_search_efficiency_overhead_section_gives_what_the_product_adds_over_plain_optuna() -> None:
+    import search_efficiency
+
+    rows = [
+        {
+            "backend": backend,
+            "tool": tool,
+            "trials": 10,
+            "epochs": 76,
+            "per_trial_ms": ms,
+            "per_trial_cpu_ms": ms - 5,
+            "per_epoch_ms": 3.0,
+            "per_epoch_cpu_ms": 4.0,
+            "train_share": share,
+            "load": 0.5,
+        }
+        for backend, tool, ms, share in (
+            ("SQLite", "hpo (runner)", 42.0, 0.8),
+            ("SQLite", "plain Optuna", 29.5, None),
+            ("PostgreSQL", "hpo (runner)", 71.0, 0.8),
+            ("PostgreSQL", "plain Optuna", 56.0, None),
+        )
+    ]
+    text = search_efficiency.overhead_section(rows)
+    assert "| PostgreSQL | plain Optuna | 10 | 76 | 56.0 | 51.0 | 3.00 | 4.00 | - | 0.5 |" in text
+    assert "over plain Optuna: SQLite 12.5 ms, PostgreSQL 15.0 ms." in text
+
+
+def test_plain_optuna_stand_in_curve_falls_with_the_epochs_and_prefers_a_learning_rate() -> None:
+    import search_efficiency
+
+    best = {"max_lr": 1e-3, "alpha": 0.5}
+    assert search_efficiency.stand_in_loss(best, 5) < search_efficiency.stand_in_loss(best, 0)
+    assert search_efficiency.stand_in_loss(best, 3) < search_efficiency.stand_in_loss(
+        {**best, "max_lr": 1e-4}, 3
+    )
 
 
 def test_search_efficiency_pruning_studies_differ_only_in_their_pruner(tmp_path: Path) -> None:
