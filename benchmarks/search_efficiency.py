@@ -658,6 +658,30 @@ def import_floor(repeats: int = 2) -> float:
     return min(seconds)
 
 
+def first_per_worker(trials: list[Any], seconds: dict[int, float]) -> list[float]:
+    """Per worker (its ``worker`` user attribute), the least ``seconds[trial number]`` of its trials,
+    sorted."""
+    from admet_hpo.tracking.keys import WORKER_ATTR
+
+    first: dict[str, float] = {}
+    for trial in trials:
+        worker = str(trial.user_attrs.get(WORKER_ATTR))
+        first[worker] = min(first.get(worker, math.inf), seconds[trial.number])
+    return sorted(first.values())
+
+
+def mlflow_run_starts(study_file: Path, trials: list[Any]) -> dict[int, float]:
+    """Trial number -> start of its MLflow run (UNIX seconds): the trial has imported the training code,
+    sampled and resolved its config; what follows is ``train()`` (graphs from the cache, the model)."""
+    from mlflow import MlflowClient
+
+    from admet_hpo.config.study import load_study
+    from admet_hpo.tracking.keys import RUN_ID_ATTR
+
+    client = MlflowClient(tracking_uri=load_study(study_file).mlflow_tracking_uri)
+    return {t.number: client.get_run(t.user_attrs[RUN_ID_ATTR]).info.start_time / 1000 for t in trials}
+
+
 #: ``(workers, torch threads per worker)`` of the workers section: one worker with every core (what
 #: ``hpo run`` does by default), one worker with one thread (a core left free), two workers with one
 #: thread each (``hpo run --workers 2`` splits the cores); None: the product's own choice.
@@ -668,7 +692,6 @@ def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, 
     """``hpo run`` in each of :data:`WORKER_LAYOUTS` on the same fixed study (see the module
     docstring)."""
     from admet_hpo.orchestration.launcher import THREADS_ENV
-    from admet_hpo.tracking.keys import WORKER_ATTR
 
     table = parity_table(data_dir, work_dir)
     floor = import_floor()
@@ -680,11 +703,9 @@ def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, 
         env = {**os.environ, THREADS_ENV: str(threads)} if threads else None
         launched, wall = timed_study([*command, "--quiet"], env=env)
         trials = finished_trials(study_file)
-        first: dict[str, float] = {}
-        for trial in trials:
-            started = trial.datetime_start.timestamp() - launched
-            worker = str(trial.user_attrs.get(WORKER_ATTR))
-            first[worker] = min(first.get(worker, started), started)
+        first = first_per_worker(trials, {t.number: t.datetime_start.timestamp() - launched for t in trials})
+        runs = {number: start - launched for number, start in mlflow_run_starts(study_file, trials).items()}
+        first_run = first_per_worker(trials, runs)
         rows.append(
             {
                 "workers": workers,
@@ -693,7 +714,8 @@ def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, 
                 "epochs": sum(len(t.intermediate_values) for t in trials),
                 "wall_s": wall,
                 "trials_per_hour": 3600 * len(trials) / wall,
-                "first_trial_s": sorted(first.values()),
+                "first_trial_s": first,
+                "first_run_s": first_run,
                 "import_floor_s": floor,
                 "load": os.getloadavg()[0],
             }
@@ -715,6 +737,7 @@ def workers_section(rows: list[dict[str, Any]]) -> str:
             "wall time (s)",
             "trials per hour",
             "launch to first trial (s)",
+            "launch to its MLflow run (s)",
         ],
         [
             [
@@ -725,6 +748,7 @@ def workers_section(rows: list[dict[str, Any]]) -> str:
                 fmt(r["wall_s"], 1),
                 fmt(r["trials_per_hour"], 1),
                 ", ".join(fmt(s, 1) for s in r["first_trial_s"]),
+                ", ".join(fmt(s, 1) for s in r["first_run_s"]),
             ]
             for r in rows
         ],
@@ -737,8 +761,12 @@ def workers_section(rows: list[dict[str, Any]]) -> str:
         f"**{one_single['wall_s'] / two['wall_s']:.2f}x** as fast as one worker with one thread (each "
         "worker then has a free core: the scaling of workers themselves, without the single worker's own "
         "multi-threading). Launch to first trial: from starting `hpo run` to each worker's first trial in "
-        "the storage (imports, the study session, the data, sampling); the trial's own set-up (graphs from "
-        "the cache, model) follows. With two, the workers are forked from a server that imported the "
+        "the storage (imports, the study session, the data); launch to its MLflow run: to that trial's "
+        "MLflow run, which the trial opens once it has the training code imported, its parameters sampled "
+        "and its config resolved, right before `train()` (graphs from the cache, the model, then the first "
+        "step); the gap between the two columns is that trial's own start-up, for a single worker "
+        "including whatever of the training code it had not imported yet. With two, the workers are forked "
+        "from a server that imported the "
         "training stack while the launcher prepared the study, so they pay the imports once between them. "
         "A fresh process importing all that the server preloads (both SQL dialects, the MLflow SQL store, "
         f"the CLI) takes {fmt(one_all['import_floor_s'], 1)} s here (fastest of 2); one worker in the "

@@ -271,6 +271,7 @@ def test_search_efficiency_workers_study_and_its_report(tmp_path: Path) -> None:
             "wall_s": s,
             "trials_per_hour": 3600 * 4 / s,
             "first_trial_s": f,
+            "first_run_s": [x + 4 for x in f],
             "import_floor_s": 9.25,
         }
         for w, threads, s, f in ((1, 2, 200.0, [10.0]), (1, 1, 240.0, [9.5]), (2, 1, 125.0, [11.0, 12.5]))
@@ -278,9 +279,22 @@ def test_search_efficiency_workers_study_and_its_report(tmp_path: Path) -> None:
     text = search_efficiency.workers_section(rows)
     assert "**1.60x** as fast as `--workers 1` with all 2 cores" in text
     assert "**1.92x** as fast as one worker with one thread" in text
-    assert "| 2 | 1 | 4 | 12 | 125.0 | 115.2 | 11.0, 12.5 |" in text
+    assert "| 2 | 1 | 4 | 12 | 125.0 | 115.2 | 11.0, 12.5 | 15.0, 16.5 |" in text
     assert "takes 9.2 s here" in text  # the import time of the fork server's preload, beside them
     assert [layout[0] for layout in search_efficiency.WORKER_LAYOUTS] == [1, 1, 2]
+
+
+def test_first_per_worker_takes_each_workers_earliest_trial() -> None:
+    from optuna.trial import create_trial
+
+    import search_efficiency
+
+    trials = []
+    for number, worker in enumerate("abab"):
+        trials.append(create_trial(value=1.0, user_attrs={"worker": worker}))
+        trials[-1].number = number
+    seconds = {0: 9.0, 1: 12.0, 2: 7.5, 3: 30.0}
+    assert search_efficiency.first_per_worker(trials, seconds) == [7.5, 12.0]
 
 
 def test_search_efficiency_overhead_keeps_the_fastest_round_of_each_tool() -> None:
