@@ -49,10 +49,10 @@ class WorkerPlacement:
 
 
 def torch_threads(env: Mapping[str, str]) -> int | None:
-    """The torch thread count ``OMP_NUM_THREADS`` asks for (None when unset or not a positive number:
-    torch then keeps its own default, as it does with such a value in a fresh process)."""
+    """The torch thread count ``OMP_NUM_THREADS`` asks for (None when unset or not a positive number in
+    ASCII digits: torch then keeps its own default, as it does with such a value in a fresh process)."""
     value = env.get(THREADS_ENV, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
 
 
 def run_placed_worker(placement: WorkerPlacement, target: WorkerTarget, args: tuple[Any, ...]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from admet_hpo.errors import ConfigError
@@ -71,10 +72,12 @@ def test_each_worker_gets_its_share_of_the_gpus_and_too_many_are_refused(
 
 
 @given(st.text(max_size=6))
+@example("²")  # a digit to str.isdigit, not to int() (nor to OpenMP)
+@example(" 3 ")
 def test_torch_threads_are_a_positive_count_or_torch_keeps_its_default(value: str) -> None:
     threads = launcher.torch_threads({"OMP_NUM_THREADS": value})
     if threads is None:
-        assert not (value.strip().isdigit() and int(value.strip()) > 0)
+        assert not (re.fullmatch("[0-9]+", value.strip()) and int(value.strip()) > 0)
     else:
         assert threads == int(value.strip()) and threads > 0
     assert launcher.torch_threads({}) is None
