@@ -385,7 +385,7 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
     epochs = max(timer.epochs, 1)
     return {
         "backend": backend,
-        "tool": "hpo (runner)",
+        "tool": PRODUCT_TOOL,
         "trials": len(walls),
         "epochs": timer.epochs,
         "per_trial_ms": 1000 * statistics.median(s.wall for s in service),
@@ -395,6 +395,10 @@ def measure_overhead(backend: str, storage: str, tracking: str, folder: Path, sc
         "train_share": timer.train.wall / sum(w.wall for w in walls),
         "load": os.getloadavg()[0],
     }
+
+
+#: The ``tool`` of the overhead rows: the product's runner, and Optuna alone.
+PRODUCT_TOOL, PLAIN_OPTUNA_TOOL = "hpo (runner)", "plain Optuna"
 
 
 def stand_in_loss(params: dict[str, Any], epoch: int) -> float:
@@ -426,22 +430,25 @@ def measure_plain_optuna(backend: str, storage: str, folder: Path, scale: Scale)
         trial = optuna_study.ask()
         params = suggest(trial, study.space)
         loop_start = Clocks.now()
-        state, value = optuna.trial.TrialState.COMPLETE, None
+        value, pruned = None, False
         for epoch in range(scale.overhead_epochs):
             value = stand_in_loss(params, epoch)
             trial.report(value, epoch)
             epochs += 1
-            if trial.should_prune():
-                state = optuna.trial.TrialState.PRUNED
+            pruned = trial.should_prune()
+            if pruned:
                 break
         loop = Clocks.now() - loop_start
         in_epochs += loop
-        optuna_study.tell(trial, None if state == optuna.trial.TrialState.PRUNED else value, state=state)
+        if pruned:
+            optuna_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            optuna_study.tell(trial, value)
         per_trial.append(Clocks.now() - start - loop)
     service = per_trial[1:]  # as for the product: the first trial also creates the storage's tables
     return {
         "backend": backend,
-        "tool": "plain Optuna",
+        "tool": PLAIN_OPTUNA_TOOL,
         "trials": len(per_trial),
         "epochs": epochs,
         "per_trial_ms": 1000 * statistics.median(s.wall for s in service),
@@ -533,11 +540,11 @@ def overhead_section(rows: list[dict[str, Any]]) -> str:
             for r in rows
         ],
     )
-    product = {r["backend"]: r for r in rows if r["tool"] != "plain Optuna"}
+    product = {r["backend"]: r["per_trial_ms"] for r in rows if r["tool"] == PRODUCT_TOOL}
     added = [
-        f"{backend} {fmt(product[backend]['per_trial_ms'] - r['per_trial_ms'], 1)} ms"
-        for backend, r in ((r["backend"], r) for r in rows if r["tool"] == "plain Optuna")
-        if backend in product
+        f"{r['backend']} {fmt(product[r['backend']] - r['per_trial_ms'], 1)} ms"
+        for r in rows
+        if r["tool"] == PLAIN_OPTUNA_TOOL and r["backend"] in product
     ]
     return (
         table
@@ -691,7 +698,7 @@ WORKER_LAYOUTS: tuple[tuple[int, int | None], ...] = ((1, None), (1, 1), (2, Non
 def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, Any]]:
     """``hpo run`` in each of :data:`WORKER_LAYOUTS` on the same fixed study (see the module
     docstring)."""
-    from admet_hpo.orchestration.launcher import THREADS_ENV
+    from admet_hpo.orchestration.launcher import THREADS_ENV, default_worker_threads
 
     table = parity_table(data_dir, work_dir)
     floor = import_floor()
@@ -709,7 +716,7 @@ def run_workers(scale: Scale, data_dir: Path, work_dir: Path) -> list[dict[str, 
         rows.append(
             {
                 "workers": workers,
-                "threads": threads or max(1, (os.cpu_count() or 1) // workers),
+                "threads": threads or default_worker_threads(workers),
                 "trials": len(trials),
                 "epochs": sum(len(t.intermediate_values) for t in trials),
                 "wall_s": wall,
@@ -766,8 +773,8 @@ def workers_section(rows: list[dict[str, Any]]) -> str:
         "and its config resolved, right before `train()` (graphs from the cache, the model, then the first "
         "step); the gap between the two columns is that trial's own start-up, for a single worker "
         "including whatever of the training code it had not imported yet. With two, the workers are forked "
-        "from a server that imported the "
-        "training stack while the launcher prepared the study, so they pay the imports once between them. "
+        "from a server that imported the training stack while the launcher prepared the study, so they pay "
+        "the imports once between them. "
         "A fresh process importing all that the server preloads (both SQL dialects, the MLflow SQL store, "
         f"the CLI) takes {fmt(one_all['import_floor_s'], 1)} s here (fastest of 2); one worker in the "
         "launcher imports less."

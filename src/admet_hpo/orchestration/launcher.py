@@ -73,12 +73,18 @@ def run_placed_worker(placement: WorkerPlacement, target: WorkerTarget, args: tu
     sys.exit(target(*args, placement.index))
 
 
+def default_worker_threads(workers: int) -> int:
+    """Torch threads of each of ``workers`` workers when ``OMP_NUM_THREADS`` is unset: ``cores //
+    workers``, at least one."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def placements(session: StudySession, workers: int, gpus_per_worker: int | None) -> list[WorkerPlacement]:
     """Each worker's placement: the session's locations (so it resolves the same storage, tracking store
     and output folder: :func:`~admet_hpo.orchestration.session.location_environment`), a share of the
     cores, and its GPUs.
 
-    Unless ``OMP_NUM_THREADS`` is set, each worker gets ``cores // workers`` torch threads (at least one);
+    Unless ``OMP_NUM_THREADS`` is set, each worker gets :func:`default_worker_threads` torch threads;
     torch's default of one thread per core in every worker oversubscribes the cores, which slowed trials
     several-fold in ``benchmarks/storage_overhead.py``. Workers share the GPUs round-robin,
     ``gpus_per_worker`` each through ``CUDA_VISIBLE_DEVICES`` (None: one each when there are GPUs; see
@@ -87,7 +93,7 @@ def placements(session: StudySession, workers: int, gpus_per_worker: int | None)
     from admet_hpo.orchestration.session import location_environment
 
     env = dict(location_environment(session.study))
-    env[THREADS_ENV] = os.environ.get(THREADS_ENV) or str(max(1, (os.cpu_count() or 1) // workers))
+    env[THREADS_ENV] = os.environ.get(THREADS_ENV) or str(default_worker_threads(workers))
     visible = assign_gpus(workers, gpus_per_worker, machine_gpus(os.environ))
     return [
         WorkerPlacement(i, env if visible[i] is None else {**env, CUDA_VISIBLE: str(visible[i])})
